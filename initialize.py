@@ -1,0 +1,49 @@
+"""Run once: load the Adult data, tune LightGBM, log to MLflow, save the first model version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from train.initial_model import run
+from utils.logs import configure_logging
+from utils.settings import (
+    DEFAULT_EXPERIMENT,
+    DEFAULT_REGISTERED_MODEL,
+    InitializeSettings,
+    add_common_arguments,
+    add_tuning_arguments,
+    common_from_args,
+    tuning_from_args,
+)
+
+
+def parse_settings(argv: list[str]) -> InitializeSettings:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_common_arguments(parser)
+    add_tuning_arguments(parser, max_evals=50, threads=0)
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch the data from UCI instead of the bundled copy (digests checked either way)",
+    )
+    parser.add_argument("--force", action="store_true", help="train a new version even if one already serves")
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment")
+    parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL, help="MLflow registered model")
+    parser.add_argument("--keep-versions", type=int, default=20, help="model versions kept in the store")
+    args = parser.parse_args(argv)
+    return InitializeSettings(
+        common=common_from_args(args),
+        tuning=tuning_from_args(args),
+        download=args.download,
+        experiment=args.experiment,
+        registered_model=args.registered_model,
+        keep_versions=args.keep_versions,
+        force=args.force,
+    )
+
+
+if __name__ == "__main__":
+    settings = parse_settings(sys.argv[1:])
+    configure_logging(settings.common.log_level, "initialize")
+    sys.exit(run(settings))

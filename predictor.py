@@ -1,0 +1,47 @@
+"""Long-running: score app events from Kafka, publish predictions, request retrains, hot-swap models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from utils.logs import configure_logging
+from utils.predictor_service import run
+from utils.settings import PredictorSettings, add_common_arguments, common_from_args, positive_int
+from utils.shutdown import stop_on_signals
+
+
+def parse_settings(argv: list[str]) -> PredictorSettings:
+    defaults = PredictorSettings(common=None)
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--retrain-every",
+        type=positive_int,
+        default=defaults.retrain_every,
+        help="labelled observations between retrain requests (counted over all predictors)",
+    )
+    parser.add_argument("--group-id", default=defaults.group_id, help="consumer group of the predictors")
+    parser.add_argument(
+        "--max-batch", type=positive_int, default=defaults.max_batch, help="most records scored per poll"
+    )
+    parser.add_argument(
+        "--max-message-bytes",
+        type=positive_int,
+        default=defaults.max_message_bytes,
+        help="larger requests are answered with error too_large",
+    )
+    args = parser.parse_args(argv)
+    return PredictorSettings(
+        common=common_from_args(args),
+        group_id=args.group_id,
+        retrain_every=args.retrain_every,
+        max_batch=args.max_batch,
+        max_message_bytes=args.max_message_bytes,
+    )
+
+
+if __name__ == "__main__":
+    settings = parse_settings(sys.argv[1:])
+    configure_logging(settings.common.log_level, "predictor")
+    sys.exit(run(settings, stop_on_signals()))

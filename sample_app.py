@@ -1,0 +1,49 @@
+"""Stream users from adult.test into the pipeline and print the action taken for each prediction."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from utils.logs import configure_logging
+from utils.sample_client import run
+from utils.settings import SampleAppSettings, add_common_arguments, common_from_args
+from utils.shutdown import stop_on_signals
+
+
+def parse_settings(argv: list[str]) -> SampleAppSettings:
+    defaults = SampleAppSettings(common=None)
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_common_arguments(parser)
+    parser.add_argument("--n", type=int, default=defaults.n, help="users to send")
+    parser.add_argument(
+        "--rate", type=float, default=defaults.rate, help="requests per second (0: as fast as possible)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=defaults.timeout_s,
+        help="seconds to wait for outstanding answers after the last request",
+    )
+    parser.add_argument(
+        "--start", type=int, default=defaults.start, help="first row of the streamed half of adult.test"
+    )
+    parser.add_argument("--summary-json", type=Path, default=None, help="also write the summary to this file")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    args = parser.parse_args(argv)
+    return SampleAppSettings(
+        common=common_from_args(args),
+        n=args.n,
+        rate=args.rate,
+        timeout_s=args.timeout,
+        start=args.start,
+        summary_json=args.summary_json,
+        quiet=args.quiet,
+    )
+
+
+if __name__ == "__main__":
+    settings = parse_settings(sys.argv[1:])
+    configure_logging(settings.common.log_level, "sample_app")
+    sys.exit(run(settings, stop_on_signals()))

@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# Local single-node Apache Kafka broker (KRaft: broker + controller in one JVM, no ZooKeeper)
+# for development and tests. The broker jars come from Maven Central via scripts/kafka/pom.xml,
+# so nothing but OpenJDK 17 and Maven is needed (no Docker, no Kafka tarball).
+#
+# Usage: scripts/kafka.sh start|stop|status|restart
+#
+# Environment overrides (defaults in brackets):
+#   KAFKA_PORT             PLAINTEXT listener port                       [9092]
+#   KAFKA_CONTROLLER_PORT  KRaft controller listener port                [9093]
+#   KAFKA_SASL_PORT        SASL_PLAINTEXT (PLAIN) listener port;
+#                          set to an empty string to disable it          [9094]
+#   KAFKA_SASL_USERNAME    user accepted on the SASL listener            [pipeline]
+#   KAFKA_SASL_PASSWORD    its password                                  [pipeline-secret]
+#   KAFKA_HEAP             JVM heap (-Xmx and -Xms)                      [512m]
+#   KAFKA_STATE_DIR        jars, data, config, pid and logs              [<project root>/.kafka]
+#   KAFKA_START_TIMEOUT    seconds to wait for the broker to be ready    [90]
+#
+# State directory layout:
+#   lib/               broker classpath (mvn dependency:copy-dependencies), lib/.pom.sha256 stamp
+#   data/              log.dirs (topic data and KRaft metadata); kept across restarts
+#   cluster.id         cluster id, generated once
+#   server.properties  broker config, regenerated on every start (mode 600: holds the SASL password)
+#   broker.pid         pid of the running JVM
+#   logs/server.log    broker log (log4j2, scripts/kafka/log4j2.yaml); logs/console.out: JVM stdout/err
+#
+# Exit codes: 0 ok; 1 error; 3 `status` when not running.
+set -euo pipefail
+
+# --- paths and settings ----------------------------------------------------------------------
+
+# Resolve the project root from this file's location so the script works from any directory.
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+POM="$SCRIPT_DIR/kafka/pom.xml"
+LOG4J_CONFIG="$SCRIPT_DIR/kafka/log4j2.yaml"
+
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+# No colon in the expansion: an explicitly empty KAFKA_SASL_PORT disables the SASL listener.
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT-9094}"
+KAFKA_SASL_USERNAME="${KAFKA_SASL_USERNAME:-pipeline}"
+KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-pipeline-secret}"
+KAFKA_HEAP="${KAFKA_HEAP:-512m}"
+KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
+
+STATE_DIR="${KAFKA_STATE_DIR:-$ROOT/.kafka}"
+mkdir -p "$STATE_DIR"
+STATE_DIR="$(cd "$STATE_DIR" && pwd)" # absolute: log.dirs and the pid check need it
+LIB_DIR="$STATE_DIR/lib"
+DATA_DIR="$STATE_DIR/data"
+LOG_DIR="$STATE_DIR/logs"
+PROPS="$STATE_DIR/server.properties"
+PID_FILE="$STATE_DIR/broker.pid"
+CLUSTER_ID_FILE="$STATE_DIR/cluster.id"
+SERVER_LOG="$LOG_DIR/server.log"
+
+log() { echo "kafka: $*"; }
+die() { echo "kafka: error: $*" >&2; exit 1; }
+
+# --- helpers ---------------------------------------------------------------------------------
+
+# True if something accepts TCP connections on localhost:$1. Uses bash's /dev/tcp (no Python
+# venv needed); `timeout` guards against a connect that hangs.
+port_open() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# Print the pid of our broker if it is alive, else nothing (and remove a stale pid file).
+# The command line must name kafka.Kafka and this state dir's server.properties, so a recycled
+# pid of an unrelated process is not mistaken for the broker.
+running_pid() {
+  [[ -f "$PID_FILE" ]] || return 0
+  local pid
+  pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+  if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
+     && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS"; then
+    echo "$pid"
+  else
+    rm -f "$PID_FILE"
+  fi
+}
+
+require_cmd() {
+  command -v "$1" >/dev/null 2>&1 || die "'$1' not found on PATH; $2"
+}
+
+# Fetch the broker classpath into lib/ unless it is already there for this exact pom.xml.
+# The sha256 of pom.xml is the cache key, so editing versions in the pom triggers a re-fetch.
+ensure_lib() {
+  local want stamp="$LIB_DIR/.pom.sha256"
+  want="$(sha256sum "$POM" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && compgen -G "$LIB_DIR/*.jar" >/dev/null; then
+    return 0
+  fi
+  require_cmd mvn "install Maven (apt-get install maven) to fetch the Kafka jars"
+  log "fetching broker jars with Maven into $LIB_DIR (first run takes a while)..."
+  # Download into a temp dir and swap it in, so an interrupted fetch never looks complete.
+  local tmp="$STATE_DIR/lib.tmp"
+  rm -rf "$tmp"
+  mkdir -p "$LOG_DIR"
+  # Output goes to logs/mvn.log (mvn prints colour codes even with -q); shown only on failure.
+  if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+       -DincludeScope=runtime -DoutputDirectory="$tmp" >"$LOG_DIR/mvn.log" 2>&1; then
+    tail -n 30 "$LOG_DIR/mvn.log" >&2
+    die "mvn failed to fetch the Kafka jars (full output: $LOG_DIR/mvn.log)"
+  fi
+  echo "$want" >"$tmp/.pom.sha256"
+  rm -rf "$LIB_DIR"
+  mv "$tmp" "$LIB_DIR"
+}
+
+# Run a Kafka main class with the broker classpath and our log4j2 config.
+java_run() {
+  java -cp "$LIB_DIR/*" \
+    -Dlog4j2.configurationFile="$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR" \
+    "$@"
+}
+
+write_properties() {
+  local listeners="PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
+  # Upstream's 4.x server.properties also advertises the controller listener; we do the same.
+  local advertised="$listeners"
+  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n "$KAFKA_SASL_PORT" ]]; then
+    listeners+=",SASL_PLAINTEXT://localhost:$KAFKA_SASL_PORT"
+    advertised+=",SASL_PLAINTEXT://localhost:$KAFKA_SASL_PORT"
+    protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
+
+  # The file holds the SASL password: create it private before writing.
+  (umask 077 && : >"$PROPS")
+  cat >"$PROPS" <<EOF
+# Generated by scripts/kafka.sh on every start; edit the script, not this file.
+process.roles=broker,controller
+node.id=1
+# Static quorum: this node is the only voter (storage is formatted without --standalone).
+controller.quorum.voters=1@localhost:$KAFKA_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+# Bound to localhost only.
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$protocols
+log.dirs=$DATA_DIR
+
+# One node: every internal topic must have replication factor / min ISR 1.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Fast tests: no 3 s wait before the first consumer-group rebalance, one offsets partition.
+group.initial.rebalance.delay.ms=0
+offsets.topic.num.partitions=1
+# The project creates its topics explicitly; typos should fail, not create topics.
+auto.create.topics.enable=false
+EOF
+  if [[ -n "$KAFKA_SASL_PORT" ]]; then
+    cat >>"$PROPS" <<EOF
+
+# SASL_PLAINTEXT listener, mechanism PLAIN, one user (user_<name>="<password>").
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USERNAME="$KAFKA_SASL_PASSWORD";
+EOF
+  fi
+}
+
+# Format the KRaft storage once. The cluster id is generated once and kept in the state dir;
+# --ignore-formatted makes a repeated format a no-op, and the meta.properties check skips the
+# extra JVM launch on normal restarts.
+ensure_formatted() {
+  if [[ ! -s "$CLUSTER_ID_FILE" ]]; then
+    java_run kafka.tools.StorageTool random-uuid >"$CLUSTER_ID_FILE.tmp" 2>>"$LOG_DIR/format.log" \
+      || die "could not generate a cluster id (see $LOG_DIR/format.log)"
+    mv "$CLUSTER_ID_FILE.tmp" "$CLUSTER_ID_FILE"
+  fi
+  if [[ ! -f "$DATA_DIR/meta.properties" ]]; then
+    java_run kafka.tools.StorageTool format --ignore-formatted \
+      -t "$(cat "$CLUSTER_ID_FILE")" -c "$PROPS" >>"$LOG_DIR/format.log" 2>&1 \
+      || { tail -n 30 "$LOG_DIR/format.log" >&2; die "formatting $DATA_DIR failed"; }
+  fi
+}
+
+# --- commands --------------------------------------------------------------------------------
+
+cmd_start() {
+  require_cmd java "install OpenJDK 17 (apt-get install openjdk-17-jre-headless)"
+
+  local pid
+  pid="$(running_pid)"
+  if [[ -n "$pid" ]] && port_open "$KAFKA_PORT"; then
+    log "already running on localhost:$KAFKA_PORT (pid $pid)"
+    return 0
+  fi
+  if [[ -n "$pid" ]]; then
+    # Our JVM is alive but not answering yet (e.g. started by a concurrent call): just wait.
+    log "broker (pid $pid) is starting; waiting for it"
+    wait_ready "$pid" 0
+    return 0
+  fi
+
+  local port
+  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT; do
+    if port_open "$port"; then
+      die "port $port is already in use by another process (set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_SASL_PORT)"
+    fi
+  done
+
+  mkdir -p "$DATA_DIR" "$LOG_DIR"
+  ensure_lib
+  write_properties
+  ensure_formatted
+
+  # Readiness is judged only on log lines written after this offset (server.log is appended to
+  # across restarts).
+  local log_offset=0
+  [[ -f "$SERVER_LOG" ]] && log_offset="$(stat -c %s "$SERVER_LOG")"
+
+  # setsid + nohup: the broker gets its own session and survives the shell that started it.
+  # The inner bash writes its own pid, then execs java, so the pid file holds the JVM's pid.
+  rm -f "$PID_FILE"
+  nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" \
+    java -Xmx"$KAFKA_HEAP" -Xms"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$LOG4J_CONFIG" -Dkafka.logs.dir="$LOG_DIR" \
+    -cp "$LIB_DIR/*" kafka.Kafka "$PROPS" \
+    >"$LOG_DIR/console.out" 2>&1 </dev/null &
+  local launcher=$!
+
+  # The pid file appears almost at once; fall back to the launcher's pid (same process: exec).
+  local i
+  for i in {1..20}; do [[ -s "$PID_FILE" ]] && break; sleep 0.1; done
+  pid="$(cat "$PID_FILE" 2>/dev/null || echo "$launcher")"
+  echo "$pid" >"$PID_FILE"
+
+  wait_ready "$pid" "$log_offset"
+}
+
+# Wait until the PLAINTEXT port accepts connections and the log (after byte offset $2) says
+# "Kafka Server started"; fail early with the log tail if the JVM ($1) dies.
+wait_ready() {
+  local pid="$1" offset="$2" start=$SECONDS
+  while true; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$PID_FILE"
+      echo "kafka: error: the broker exited during startup; last 30 log lines ($SERVER_LOG):" >&2
+      tail -c +"$((offset + 1))" "$SERVER_LOG" 2>/dev/null | tail -n 30 >&2 || true
+      # JVM-level failures (bad heap size, missing class) never reach log4j; they are here.
+      if [[ -s "$LOG_DIR/console.out" ]]; then
+        echo "kafka: JVM output ($LOG_DIR/console.out):" >&2
+        tail -n 30 "$LOG_DIR/console.out" >&2
+      fi
+      exit 1
+    fi
+    if port_open "$KAFKA_PORT" \
+       && tail -c +"$((offset + 1))" "$SERVER_LOG" 2>/dev/null | grep -q "Kafka Server started"; then
+      log "started on localhost:$KAFKA_PORT (pid $pid)"
+      return 0
+    fi
+    if (( SECONDS - start >= KAFKA_START_TIMEOUT )); then
+      echo "kafka: error: not ready after ${KAFKA_START_TIMEOUT}s (pid $pid still running; see $SERVER_LOG)" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
+cmd_stop() {
+  local pid
+  pid="$(running_pid)"
+  if [[ -z "$pid" ]]; then
+    log "not running"
+    return 0
+  fi
+  # SIGTERM triggers Kafka's clean shutdown (flushes logs, no recovery on next start).
+  kill -TERM "$pid" 2>/dev/null || true
+  local i
+  for i in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid did not stop within 30s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.5
+  fi
+  rm -f "$PID_FILE"
+  log "stopped (pid $pid)"
+}
+
+cmd_status() {
+  local pid
+  pid="$(running_pid)"
+  if [[ -z "$pid" ]]; then
+    log "not running"
+    return 3
+  fi
+  if port_open "$KAFKA_PORT"; then
+    log "running on localhost:$KAFKA_PORT (pid $pid)"
+  else
+    log "running (pid $pid), but localhost:$KAFKA_PORT is not accepting connections yet"
+  fi
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  restart) cmd_stop; cmd_start ;;
+  *)
+    echo "usage: $0 start|stop|status|restart" >&2
+    exit 1
+    ;;
+esac

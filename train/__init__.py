@@ -1,0 +1,1 @@
+"""Training code: tuning, evaluation, MLflow tracking, and the trainer service."""

@@ -1,0 +1,112 @@
+"""Train one model version end to end: fit the preprocessor, tune, fit, evaluate on the holdout,
+publish to the model store and record it all in MLflow. Used by initialize.py and the trainer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import pandas as pd
+
+from train.evaluate import classification_metrics, prefixed
+from train.tracking import Tracker
+from train.tune import fit_final, make_dataset, tune
+from utils.data import frame_columns
+from utils.features import Preprocessor
+from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore
+from utils.settings import TuningSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    version: int
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    trained_rows: int
+    mlflow_run_id: str
+    promoted: bool
+    promotion_reason: str
+
+
+def train_version(
+    training: pd.DataFrame,
+    holdout: pd.DataFrame,
+    tuning: TuningSettings,
+    store: ModelStore,
+    tracker: Tracker,
+    trigger: str,
+    extra_metadata: Mapping[str, Any] | None = None,
+    extra_evaluations: Mapping[str, pd.DataFrame] | None = None,
+    warm_start: Mapping[str, Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    promotion_gate: Callable[[Mapping[str, float]], tuple[bool, str]] | None = None,
+) -> TrainedVersion:
+    """`training` and `holdout` hold the feature columns and a 0/1 `label` column.
+
+    `promotion_gate(metrics)` decides whether the version may serve; the decision is written into
+    the version's metadata before it is published, so a trainer killed right after publishing can
+    finish the job from the store alone."""
+    started = time.perf_counter()
+    preprocessor = Preprocessor.fit(frame_columns(training))
+    matrix = preprocessor.transform(frame_columns(training))
+    labels = training["label"].to_numpy()
+    extra_metadata = dict(extra_metadata or {})
+    tags = {"trigger": trigger, "trained_rows": len(training), "library": tuning.hyper, **extra_metadata}
+    with tracker.session(run_name=f"{trigger}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags) as run_id:
+        result = tune(
+            matrix, labels, tuning, on_trial=tracker.log_trial, warm_start=warm_start, should_stop=should_stop
+        )
+        booster = fit_final(
+            result.best.params, make_dataset(matrix, labels), result.best.best_iteration, tuning.threads, tuning.seed
+        )
+        metrics = prefixed(evaluate(booster, preprocessor, holdout), "holdout")
+        for name, frame in (extra_evaluations or {}).items():
+            metrics.update(prefixed(evaluate(booster, preprocessor, frame), name))
+        metrics["cv_logloss"] = result.best.cv_logloss
+        promoted, reason = promotion_gate(metrics) if promotion_gate else (True, "first version")
+        log.info("promotion decision promoted=%s reason=%s", promoted, reason)
+        metadata = {
+            "trigger": trigger,
+            "params": result.best.params,
+            "num_boost_round": result.best.best_iteration,
+            "metrics": metrics,
+            "trained_rows": len(training),
+            "tuning": {"library": result.library, "trials": len(result.trials)},
+            "lightgbm_version": lgb.__version__,
+            "mlflow_run_id": run_id,
+            "promoted": promoted,
+            "promotion_reason": reason,
+            **extra_metadata,
+        }
+        files = {
+            MODEL_FILE: booster.model_to_string().encode("utf-8"),
+            PREPROCESSOR_FILE: preprocessor.to_json().encode("utf-8"),
+        }
+        version = store.publish(files, metadata)
+        tracker.log_outcome(
+            result.best.params,
+            metrics,
+            booster,
+            store.path_of(version),
+            tags={"store_version": version, "promoted": promoted, "promotion_reason": reason, **tags},
+        )
+    log.info(
+        "model version trained version=%s trigger=%s rows=%s holdout_auc=%.4f seconds=%.0f",
+        version,
+        trigger,
+        len(training),
+        metrics["holdout_auc"],
+        time.perf_counter() - started,
+    )
+    return TrainedVersion(version, result.best.params, metrics, len(training), run_id, promoted, reason)
+
+
+def evaluate(booster: lgb.Booster, preprocessor: Preprocessor, frame: pd.DataFrame) -> dict[str, float]:
+    probabilities = booster.predict(preprocessor.transform(frame_columns(frame)))
+    return classification_metrics(frame["label"].to_numpy(), probabilities)

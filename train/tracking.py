@@ -1,0 +1,82 @@
+"""MLflow bookkeeping: one parent run per tuning session, one nested run per trial, the final model
+logged and registered as a version of one registered model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import lightgbm as lgb
+
+from train.tune import Trial
+
+log = logging.getLogger(__name__)
+
+
+def local_artifact_root(tracking_uri: str) -> Path | None:
+    """For a local SQLite store, artifacts go in `mlartifacts/` beside the database file."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(urlparse(tracking_uri).path)
+    return database.parent / "mlartifacts"
+
+
+class Tracker:
+    """Wraps the fluent MLflow API; imported lazily so that services that never train stay light."""
+
+    def __init__(self, tracking_uri: str, experiment: str, registered_model: str):
+        import mlflow
+        import mlflow.lightgbm  # noqa: F401  (registers the flavor used in log_model)
+
+        self.mlflow = mlflow
+        self.registered_model = registered_model
+        mlflow.set_tracking_uri(tracking_uri)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            artifact_root = local_artifact_root(tracking_uri)
+            mlflow.create_experiment(experiment, artifact_location=artifact_root.as_uri() if artifact_root else None)
+        mlflow.set_experiment(experiment)
+
+    @contextmanager
+    def session(self, run_name: str, tags: Mapping[str, Any]) -> Iterator[str]:
+        """A parent run for one tuning session; yields its run id."""
+        with self.mlflow.start_run(run_name=run_name, tags={k: str(v) for k, v in tags.items()}) as run:
+            yield run.info.run_id
+
+    def log_trial(self, trial: Trial) -> None:
+        with self.mlflow.start_run(run_name=f"trial-{trial.number:03d}", nested=True):
+            self.mlflow.log_params(trial.params)
+            self.mlflow.log_metrics(
+                {"cv_logloss": trial.cv_logloss, "best_iteration": trial.best_iteration, "seconds": trial.seconds}
+            )
+
+    def log_outcome(
+        self,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        booster: lgb.Booster,
+        version_dir: Path,
+        tags: Mapping[str, Any],
+    ) -> str:
+        """Best params, holdout metrics, the model (registered) and the store's version folder.
+        Returns the registry's version number."""
+        mlflow = self.mlflow
+        mlflow.log_params({f"best_{name}": value for name, value in params.items()})
+        mlflow.log_metrics(dict(metrics))
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+        mlflow.log_artifacts(str(version_dir), artifact_path="model_store_version")
+        info = mlflow.lightgbm.log_model(
+            booster,
+            name="model",
+            registered_model_name=self.registered_model,
+            pip_requirements=[f"lightgbm=={lgb.__version__}"],
+        )
+        registry_version = str(info.registered_model_version)
+        client = mlflow.MlflowClient()
+        for key, value in tags.items():
+            client.set_model_version_tag(self.registered_model, registry_version, key, str(value))
+        log.info("mlflow model registered name=%s registry_version=%s", self.registered_model, registry_version)
+        return registry_version

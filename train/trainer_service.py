@@ -1,0 +1,237 @@
+"""The trainer: consume retrain requests, retrain on adult.data plus every labelled observation so
+far, tune, gate the new model against the serving one on the fixed holdout, publish it, announce it.
+
+Requests that arrive during a retrain wait in Kafka and are coalesced at the next poll: one retrain
+covers them all. A request's offset is committed only after its "training completed" is acknowledged,
+and every step after training is idempotent (the decision lives in the version's metadata), so a
+trainer killed at any point redoes or finishes the same work on restart, without version gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Mapping
+
+import pandas as pd
+from kafka import TopicPartition
+from kafka.errors import KafkaError
+
+from train.pipeline import train_version
+from train.tracking import Tracker
+from train.tune import TuningStopped
+from utils.data import load_test, load_train, split_test
+from utils.kafka_io import create_consumer, create_producer, flush_or_wait, is_fatal, wait_for_broker
+from utils.messages import (
+    FEATURE_FIELDS,
+    MessageError,
+    Observation,
+    RetrainRequest,
+    TrainingCompleted,
+    control_from_dict,
+    decode_object,
+    encode,
+)
+from utils.model_store import ModelStore
+from utils.settings import KafkaSettings, TrainerSettings
+
+log = logging.getLogger(__name__)
+
+OBSERVATION_READ_TIMEOUT_MS = 60000
+
+
+def read_observations(kafka: KafkaSettings, topic: str, end_offset: int) -> list[Observation]:
+    """Every valid observation before `end_offset`, once per request id (a replayed batch may have
+    written one twice)."""
+    consumer = create_consumer(
+        kafka, "trainer-observations", group_id=None, consumer_timeout_ms=OBSERVATION_READ_TIMEOUT_MS
+    )
+    partition = TopicPartition(topic, 0)
+    by_request: dict[str, Observation] = {}
+    try:
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        if consumer.position(partition) >= end_offset:
+            return []
+        for record in consumer:
+            if record.offset >= end_offset:
+                break
+            try:
+                observation = Observation.from_dict(decode_object(record.value))
+                by_request[observation.request_id] = observation
+            except MessageError as error:
+                log.warning("skipping unreadable observation offset=%s error=%s", record.offset, error)
+            if record.offset + 1 >= end_offset:
+                break
+    finally:
+        consumer.close(autocommit=False)
+    return list(by_request.values())
+
+
+def observations_frame(observations: list[Observation]) -> pd.DataFrame:
+    rows = [{**{name: obs.features[name] for name in FEATURE_FIELDS}, "label": obs.label} for obs in observations]
+    frame = pd.DataFrame(rows, columns=[*FEATURE_FIELDS, "label"])
+    # A null category is a missing value, spelt as in the census files.
+    return frame.fillna("?") if len(frame) else frame
+
+
+def auc_gate(champion_metrics: Mapping[str, float], tolerance: float):
+    """Champion/challenger: promote unless the holdout AUC drops by more than `tolerance`."""
+    champion_auc = float(champion_metrics["holdout_auc"])
+
+    def decide(metrics: Mapping[str, float]) -> tuple[bool, str]:
+        challenger_auc = float(metrics["holdout_auc"])
+        promoted = challenger_auc >= champion_auc - tolerance
+        verdict = "not worse" if promoted else "worse"
+        return promoted, (
+            f"holdout AUC {challenger_auc:.4f} vs champion {champion_auc:.4f}: {verdict} than the tolerance {tolerance}"
+        )
+
+    return decide
+
+
+class TrainerService:
+    def __init__(self, settings: TrainerSettings, stop: threading.Event):
+        self.settings = settings
+        self.topics = settings.common.topics
+        self.stop = stop
+        self.store = ModelStore(settings.common.model_store)
+        self.instance = f"trainer-{socket.gethostname()}-{os.getpid()}"
+
+    def run(self) -> int:
+        if self.store.current_version() is None:
+            log.error("no model version in %s: run `python initialize.py` first", self.store.root)
+            return 2
+        kafka = self.settings.common.kafka
+        self.base_training = load_train()
+        _, self.holdout = split_test(load_test())
+        self.tracker = Tracker(
+            self.settings.common.tracking_uri, self.settings.experiment, self.settings.registered_model
+        )
+        wait_for_broker(kafka, self.topics, self.stop)
+        self.producer = create_producer(kafka, self.instance)
+        # A retrain may outlast the default 5-minute poll interval; the group must not evict us.
+        self.consumer = create_consumer(
+            kafka, self.instance, self.settings.group_id, max_poll_records=100, max_poll_interval_ms=3_600_000
+        )
+        try:
+            self.consumer.subscribe([self.topics.retrain])
+            self.store.remove_incomplete()
+            self.finish_latest()
+            log.info(
+                "trainer ready topic=%s group=%s hyper=%s max_evals=%s",
+                self.topics.retrain,
+                self.settings.group_id,
+                self.settings.tuning.hyper,
+                self.settings.tuning.max_evals,
+            )
+            self._serve()
+        finally:
+            self.consumer.close(autocommit=False)
+            self.producer.flush(timeout=10)
+            self.producer.close(timeout=10)
+            log.info("trainer stopped")
+        return 0
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            polled = self.consumer.poll(timeout_ms=1000)
+            records = [record for batch in polled.values() for record in batch]
+            requests = []
+            for record in records:
+                try:
+                    message = control_from_dict(decode_object(record.value))
+                except MessageError as error:
+                    log.warning(
+                        "unreadable message on %s offset=%s error=%s", self.topics.retrain, record.offset, error
+                    )
+                    continue
+                if isinstance(message, RetrainRequest):
+                    requests.append(message)
+            if not records:
+                continue
+            try:
+                if requests:
+                    self.retrain(max(r.observations_end_offset for r in requests), coalesced=len(requests))
+                self.consumer.commit()
+            except TuningStopped:
+                log.info("retrain abandoned: stopping; the request stays uncommitted and will be redone")
+                return
+            except KafkaError as error:
+                if is_fatal(error):
+                    raise
+                log.warning("retrain not acknowledged, will replay error=%r", error)
+                self._rewind(records)
+
+    def retrain(self, end_offset: int, coalesced: int = 1) -> None:
+        latest = self.store.latest_version()
+        latest_metadata = self.store.metadata(latest)
+        if latest_metadata.get("observations_end_offset", 0) >= end_offset:
+            log.info("retrain already covered end_offset=%s by_version=%s", end_offset, latest)
+            self.finish_latest()
+            return
+        champion = self.store.current_version()
+        champion_metadata = self.store.metadata(champion)
+        observations = read_observations(self.settings.common.kafka, self.topics.observations, end_offset)
+        new_rows = observations_frame(observations)
+        training = pd.concat([self.base_training, new_rows], ignore_index=True)
+        log.info(
+            "retrain started end_offset=%s coalesced_requests=%s new_rows=%s training_rows=%s champion=%s",
+            end_offset,
+            coalesced,
+            len(new_rows),
+            len(training),
+            champion,
+        )
+        train_version(
+            training,
+            self.holdout,
+            self.settings.tuning,
+            self.store,
+            self.tracker,
+            trigger="retrain",
+            extra_metadata={
+                "observations_end_offset": end_offset,
+                "new_rows": len(new_rows),
+                "replaces_version": champion,
+                "replaces_mlflow_run_id": champion_metadata.get("mlflow_run_id", ""),
+            },
+            warm_start=champion_metadata.get("params"),
+            should_stop=self.stop.is_set,
+            promotion_gate=auc_gate(champion_metadata["metrics"], self.settings.promotion_tolerance),
+        )
+        self.finish_latest()
+        self.store.prune(self.settings.keep_versions)
+
+    def finish_latest(self) -> None:
+        """Promote (if its gate said so) and announce the newest version. Idempotent: safe to repeat
+        after a crash at any point. A version that was current once is not promoted again, so a
+        rollback survives a trainer restart."""
+        latest = self.store.latest_version()
+        metadata = self.store.metadata(latest)
+        promoted = bool(metadata.get("promoted", True))
+        if promoted and latest not in self.store.promotion_history():
+            self.store.set_current(latest)
+        promoted = promoted and self.store.current_version() == latest
+        message = TrainingCompleted(
+            latest, promoted, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
+        )
+        self.producer.send(self.topics.retrain, value=encode(message.to_dict()))
+        flush_or_wait(self.producer, self.stop, "training completed")
+        log.info(
+            "training completed announced version=%s promoted=%s holdout_auc=%.4f",
+            latest,
+            promoted,
+            metadata["metrics"]["holdout_auc"],
+        )
+
+    def _rewind(self, records) -> None:
+        for partition in {TopicPartition(r.topic, r.partition) for r in records}:
+            committed = self.consumer.committed(partition)
+            self.consumer.seek(partition, committed if committed is not None else 0)
+
+
+def run(settings: TrainerSettings, stop: threading.Event) -> int:
+    return TrainerService(settings, stop).run()

@@ -1,0 +1,212 @@
+"""LightGBM hyperparameter search: Hyperopt TPE (default) or scikit-optimize, each trial scored by
+3-fold stratified cross-validation with early stopping on binary log loss."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from tqdm import tqdm
+
+from utils.features import CATEGORICAL_INDICES, FEATURE_NAMES
+from utils.settings import TuningSettings
+
+log = logging.getLogger(__name__)
+
+MAX_BOOST_ROUNDS = 2000
+EARLY_STOPPING_ROUNDS = 50
+FOLDS = 3
+FIXED_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "metric": "binary_logloss",
+    "verbosity": -1,
+    "bagging_freq": 1,
+    "deterministic": True,
+}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    low: float
+    high: float
+    log_scale: bool = False
+    integer: bool = False
+
+
+SEARCH_SPACE: tuple[Dimension, ...] = (
+    Dimension("learning_rate", 0.01, 0.2, log_scale=True),
+    Dimension("num_leaves", 8, 128, integer=True),
+    Dimension("min_child_samples", 5, 100, integer=True),
+    Dimension("feature_fraction", 0.4, 1.0),
+    Dimension("bagging_fraction", 0.5, 1.0),
+    Dimension("lambda_l1", 1e-8, 10.0, log_scale=True),
+    Dimension("lambda_l2", 1e-8, 10.0, log_scale=True),
+    Dimension("cat_smooth", 1.0, 50.0, log_scale=True),
+    Dimension("min_data_per_group", 5, 200, integer=True),
+)
+
+
+class TuningStopped(RuntimeError):
+    """The service is shutting down; the search was abandoned between two trials."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    params: dict[str, Any]
+    cv_logloss: float
+    best_iteration: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    best: Trial
+    trials: tuple[Trial, ...]
+    library: str
+
+
+def make_dataset(matrix: np.ndarray, labels: np.ndarray) -> lgb.Dataset:
+    # feature_pre_filter=False: min_child_samples changes between trials on one Dataset.
+    return lgb.Dataset(
+        matrix,
+        label=labels,
+        feature_name=list(FEATURE_NAMES),
+        categorical_feature=list(CATEGORICAL_INDICES),
+        free_raw_data=False,
+        params={"feature_pre_filter": False, "verbosity": -1},
+    )
+
+
+def clean_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Search-space values as LightGBM wants them (ints as int, floats as plain float)."""
+    cleaned = {}
+    for dimension in SEARCH_SPACE:
+        value = params[dimension.name]
+        cleaned[dimension.name] = int(round(value)) if dimension.integer else float(value)
+    return cleaned
+
+
+def cross_validate(params: Mapping[str, Any], dataset: lgb.Dataset, threads: int, seed: int) -> tuple[float, int]:
+    """(mean CV binary log loss at the best iteration, best iteration)."""
+    full_params = {**FIXED_PARAMS, **params, "num_threads": threads, "seed": seed}
+    history = lgb.cv(
+        full_params,
+        dataset,
+        num_boost_round=MAX_BOOST_ROUNDS,
+        nfold=FOLDS,
+        stratified=True,
+        seed=seed,
+        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+    )
+    losses = history["valid binary_logloss-mean"]
+    return float(losses[-1]), len(losses)
+
+
+def fit_final(params: Mapping[str, Any], dataset: lgb.Dataset, rounds: int, threads: int, seed: int) -> lgb.Booster:
+    full_params = {**FIXED_PARAMS, **params, "num_threads": threads, "seed": seed}
+    return lgb.train(full_params, dataset, num_boost_round=max(1, rounds))
+
+
+def tune(
+    matrix: np.ndarray,
+    labels: np.ndarray,
+    settings: TuningSettings,
+    on_trial: Callable[[Trial], None] | None = None,
+    warm_start: Mapping[str, Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TuningResult:
+    """Run `settings.max_evals` trials; `warm_start` (e.g. the serving model's params) is tried first."""
+    dataset = make_dataset(matrix, labels)
+    trials: list[Trial] = []
+    show_progress = sys.stderr.isatty()
+    progress = tqdm(
+        total=settings.max_evals, desc=f"tuning ({settings.hyper})", unit="trial", disable=not show_progress
+    )
+
+    def objective(raw_params: Mapping[str, Any]) -> float:
+        if should_stop is not None and should_stop():
+            raise TuningStopped("stop requested")
+        params = clean_params(raw_params)
+        started = time.perf_counter()
+        loss, best_iteration = cross_validate(params, dataset, settings.threads, settings.seed)
+        trial = Trial(len(trials), params, loss, best_iteration, time.perf_counter() - started)
+        trials.append(trial)
+        progress.update(1)
+        progress.set_postfix(best_logloss=f"{min(t.cv_logloss for t in trials):.5f}")
+        log.info(
+            "trial done number=%s cv_logloss=%.5f best_iteration=%s seconds=%.1f",
+            trial.number,
+            loss,
+            best_iteration,
+            trial.seconds,
+        )
+        if on_trial is not None:
+            on_trial(trial)
+        return loss
+
+    warm = clean_params(warm_start) if warm_start else None
+    library = "skopt" if settings.hyper in ("skopt", "hyperparameterhunter") else "hyperopt"
+    try:
+        if library == "hyperopt":
+            _search_hyperopt(objective, settings, warm)
+        else:
+            _search_skopt(objective, settings, warm)
+    finally:
+        progress.close()
+    best = min(trials, key=lambda t: t.cv_logloss)
+    return TuningResult(best, tuple(trials), library)
+
+
+def _search_hyperopt(objective: Callable, settings: TuningSettings, warm: dict | None) -> None:
+    from hyperopt import Trials, fmin, hp, tpe
+
+    space = {}
+    for d in SEARCH_SPACE:
+        if d.log_scale:
+            space[d.name] = hp.loguniform(d.name, math.log(d.low), math.log(d.high))
+        elif d.integer:
+            space[d.name] = hp.quniform(d.name, d.low, d.high, 1)
+        else:
+            space[d.name] = hp.uniform(d.name, d.low, d.high)
+    fmin(
+        objective,
+        space,
+        algo=tpe.suggest,
+        max_evals=settings.max_evals,
+        trials=Trials(),
+        rstate=np.random.default_rng(settings.seed),
+        points_to_evaluate=[warm] if warm else None,
+        show_progressbar=False,
+    )
+
+
+def _search_skopt(objective: Callable, settings: TuningSettings, warm: dict | None) -> None:
+    from skopt import Optimizer
+    from skopt.space import Integer, Real
+
+    dimensions = [
+        Integer(int(d.low), int(d.high), name=d.name)
+        if d.integer
+        else Real(d.low, d.high, prior="log-uniform" if d.log_scale else "uniform", name=d.name)
+        for d in SEARCH_SPACE
+    ]
+    optimizer = Optimizer(
+        dimensions, base_estimator="GP", n_initial_points=min(10, settings.max_evals), random_state=settings.seed
+    )
+    names = [d.name for d in SEARCH_SPACE]
+    for number in range(settings.max_evals):
+        if number == 0 and warm:
+            point = [min(max(warm[d.name], d.low), d.high) for d in SEARCH_SPACE]
+        else:
+            point = optimizer.ask()
+        loss = objective(dict(zip(names, point, strict=True)))
+        optimizer.tell(point, loss)

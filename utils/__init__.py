@@ -1,0 +1,1 @@
+"""Runtime code shared by the services: settings, messages, Kafka I/O, features, model store."""

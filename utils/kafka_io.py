@@ -1,0 +1,139 @@
+"""Kafka clients built from settings, topic creation, and waiting for the broker.
+
+Every service talks to Kafka through these few functions, so that client options (security,
+acks, offsets) are decided once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from utils.settings import KafkaSettings, Topics
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+# Kafka errors that retrying cannot fix: the service must stop and say why.
+FATAL_ERROR_NAMES = frozenset(
+    {
+        "AuthenticationFailedError",
+        "SaslAuthenticationFailedError",
+        "AuthenticationMethodNotSupported",
+        "UnsupportedSaslMechanismError",
+        "IllegalSaslStateError",
+        "TopicAuthorizationFailedError",
+        "GroupAuthorizationFailedError",
+        "ClusterAuthorizationFailedError",
+    }
+)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not answer before the service was asked to stop."""
+
+
+def is_fatal(error: BaseException) -> bool:
+    return any(type(e).__name__ in FATAL_ERROR_NAMES for e in _chain(error))
+
+
+def _chain(error: BaseException | None) -> Iterable[BaseException]:
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def create_producer(kafka: KafkaSettings, client_id: str, **overrides) -> KafkaProducer:
+    # acks=all + idempotence: an acknowledged answer is on every in-sync replica, and retries
+    # after a broker outage do not write it twice.
+    options = {"client_id": client_id, "acks": "all", "enable_idempotence": True, "linger_ms": 1}
+    options.update(overrides)
+    return KafkaProducer(**kafka.client_config(), **options)
+
+
+def create_consumer(kafka: KafkaSettings, client_id: str, group_id: str | None, **overrides) -> KafkaConsumer:
+    # Offsets are committed by hand, only after the results are acknowledged (at-least-once).
+    options = {
+        "client_id": client_id,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+    }
+    options.update(overrides)
+    return KafkaConsumer(**kafka.client_config(), **options)
+
+
+def topic_configs(topics: Topics) -> dict[str, dict]:
+    """Creation options of each topic. Observations are the retraining data: kept forever."""
+    configs = {name: {"num_partitions": count} for name, count in topics.partitions().items()}
+    configs[topics.observations]["configs"] = {"retention.ms": "-1", "retention.bytes": "-1"}
+    return configs
+
+
+def ensure_topics(kafka: KafkaSettings, topics: Topics, timeout_ms: int = 30000) -> None:
+    """Create the pipeline's topics if they do not exist yet (the broker does not auto-create)."""
+    admin = KafkaAdminClient(**kafka.client_config(), client_id="pipeline-admin")
+    try:
+        result = admin.create_topics(
+            topic_configs(topics), timeout_ms=timeout_ms, raise_errors=False, wait_for_metadata=True
+        )
+        for topic in result["topics"]:
+            if topic["error_code"] not in (0, TOPIC_ALREADY_EXISTS):
+                raise KafkaError(
+                    f"cannot create topic {topic['name']}: error {topic['error_code']} {topic.get('error_message')}"
+                )
+            if topic["error_code"] == 0:
+                log.info("topic created topic=%s", topic["name"])
+    finally:
+        admin.close()
+
+
+def wait_for_broker(kafka: KafkaSettings, topics: Topics, stop: threading.Event, retry_s: float = 2.0) -> None:
+    """Create the topics, retrying (and saying so) while the broker is unreachable.
+
+    Raises BrokerUnavailable if asked to stop first, and re-raises errors that retrying cannot fix
+    (authentication, authorisation)."""
+    attempt = 0
+    while not stop.is_set():
+        try:
+            ensure_topics(kafka, topics)
+            if attempt:
+                log.info("broker reachable again bootstrap=%s", kafka.bootstrap_servers)
+            return
+        except Exception as error:
+            if is_fatal(error):
+                raise
+            attempt += 1
+            log.warning("waiting for Kafka bootstrap=%s attempt=%s error=%r", kafka.bootstrap_servers, attempt, error)
+            stop.wait(retry_s)
+    raise BrokerUnavailable(f"stopped while waiting for {kafka.bootstrap_servers}")
+
+
+def assign_from_end(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Read every partition of `topic` from now on, outside any consumer group."""
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    if not partitions:
+        raise KafkaError(f"topic {topic} does not exist")
+    consumer.assign(partitions)
+    consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        consumer.position(partition)  # resolve now: a message sent after this call will be seen
+    return partitions
+
+
+def flush_or_wait(producer: KafkaProducer, stop: threading.Event, what: str, log_every_s: float = 5.0) -> None:
+    """Flush, logging while the broker does not acknowledge (e.g. during an outage)."""
+    started = time.monotonic()
+    while True:
+        try:
+            producer.flush(timeout=log_every_s)
+            return
+        except KafkaError as error:
+            if is_fatal(error) or stop.is_set():
+                raise
+            log.warning("waiting for broker acknowledgements what=%s waited_s=%.0f", what, time.monotonic() - started)

@@ -1,0 +1,182 @@
+"""Numbered model versions on disk, published atomically.
+
+Layout: `<root>/<n>/{model.txt, preprocessor.json, metadata.json}` and `<root>/CURRENT` holding the
+number of the serving version. A version is written in a temporary folder and renamed into place,
+and CURRENT is replaced with os.replace, so no reader ever sees half of either. Everything is text
+(LightGBM's native model format and JSON): nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.txt"
+PREPROCESSOR_FILE = "preprocessor.json"
+METADATA_FILE = "metadata.json"
+POINTER_FILE = "CURRENT"
+HISTORY_FILE = "HISTORY"  # every version ever made current, one per line, oldest first
+VERSION_DIR = re.compile(r"^[1-9][0-9]*$")
+TEMP_PREFIX = ".incoming-"
+
+
+class ModelStoreError(RuntimeError):
+    """A version that is missing, incomplete or corrupt."""
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class ModelStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def versions(self) -> list[int]:
+        if not self.root.is_dir():
+            return []
+        return sorted(int(p.name) for p in self.root.iterdir() if p.is_dir() and VERSION_DIR.match(p.name))
+
+    def latest_version(self) -> int | None:
+        versions = self.versions()
+        return versions[-1] if versions else None
+
+    def current_version(self) -> int | None:
+        try:
+            text = (self.root / POINTER_FILE).read_text().strip()
+        except FileNotFoundError:
+            return None
+        if not text.isdigit():
+            raise ModelStoreError(f"{self.root / POINTER_FILE} holds {text!r}, not a version number")
+        return int(text)
+
+    def promotion_history(self) -> list[int]:
+        """Versions in the order they were made current (a rollback appends the older one again)."""
+        try:
+            lines = (self.root / HISTORY_FILE).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [int(line.split()[0]) for line in lines if line.strip()]
+
+    def path_of(self, version: int) -> Path:
+        return self.root / str(int(version))
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """Serialises writers (trainer, initialize, rollback); readers never need it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def publish(self, files: Mapping[str, bytes], metadata: Mapping[str, Any]) -> int:
+        """Write the next version atomically and return its number (CURRENT is not changed)."""
+        with self._writer_lock():
+            self.remove_incomplete()
+            version = (self.latest_version() or 0) + 1
+            staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.root))
+            try:
+                for name, content in files.items():
+                    (staging / name).write_bytes(content)
+                full_metadata = {
+                    **metadata,
+                    "version": version,
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "checksums": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
+                }
+                (staging / METADATA_FILE).write_text(json.dumps(full_metadata, indent=1, sort_keys=True))
+                for path in staging.iterdir():
+                    _fsync(path)
+                staging.chmod(0o755)
+                os.rename(staging, self.path_of(version))
+                _fsync(self.root)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        log.info("model version published version=%s path=%s", version, self.path_of(version))
+        return version
+
+    def set_current(self, version: int) -> None:
+        if version not in self.versions():
+            raise ModelStoreError(f"version {version} is not in {self.root}")
+        with self._writer_lock():
+            pointer = self.root / POINTER_FILE
+            temporary = pointer.with_name(f"{POINTER_FILE}.{os.getpid()}.tmp")
+            temporary.write_text(f"{version}\n")
+            _fsync(temporary)
+            os.replace(temporary, pointer)
+            with open(self.root / HISTORY_FILE, "a") as history:
+                history.write(f"{version} {datetime.now(UTC).isoformat(timespec='seconds')}\n")
+            _fsync(self.root)
+        log.info("current model version set version=%s", version)
+
+    def metadata(self, version: int) -> dict:
+        path = self.path_of(version) / METADATA_FILE
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError as error:
+            raise ModelStoreError(f"version {version} does not exist in {self.root}") from error
+        except (OSError, ValueError) as error:
+            raise ModelStoreError(f"version {version}: unreadable metadata ({error})") from error
+
+    def read_verified(self, version: int) -> dict[str, bytes]:
+        """The files of a version, after checking each against the checksum in its metadata."""
+        metadata = self.metadata(version)
+        checksums = metadata.get("checksums") or {}
+        if set(checksums) != {MODEL_FILE, PREPROCESSOR_FILE}:
+            raise ModelStoreError(f"version {version}: metadata lists files {sorted(checksums)}")
+        files = {}
+        for name, expected in checksums.items():
+            try:
+                content = (self.path_of(version) / name).read_bytes()
+            except OSError as error:
+                raise ModelStoreError(f"version {version}: cannot read {name} ({error})") from error
+            if hashlib.sha256(content).hexdigest() != expected:
+                raise ModelStoreError(f"version {version}: {name} does not match its checksum (corrupt or truncated)")
+            files[name] = content
+        return files
+
+    def prune(self, keep: int) -> list[int]:
+        """Delete the oldest versions beyond `keep`; never the current one nor the newest."""
+        with self._writer_lock():
+            current = self.current_version()
+            versions = self.versions()
+            protected = {current, versions[-1] if versions else None}
+            removable = [v for v in versions if v not in protected]
+            excess = max(0, len(versions) - max(keep, 1))
+            removed = removable[:excess]
+            for version in removed:
+                shutil.rmtree(self.path_of(version))
+        if removed:
+            log.info("pruned model versions removed=%s keep=%s", removed, keep)
+        return removed
+
+    def remove_incomplete(self) -> None:
+        """Temporary folders left by a writer that was killed mid-publish."""
+        if self.root.is_dir():
+            for path in self.root.glob(TEMP_PREFIX + "*"):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

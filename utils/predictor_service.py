@@ -1,0 +1,255 @@
+"""The predictor: consume app events, score them in micro-batches, answer, keep labelled
+observations, ask for retraining every N observations, hot-swap promoted models.
+
+At-least-once: a batch's offsets are committed only after every answer, dead letter, observation
+and retrain request it caused has been acknowledged by the broker. A crash before that replays the
+batch; the sample app drops repeated answers by request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from utils.hot_swap import ModelSwapper
+from utils.kafka_io import assign_from_end, create_consumer, create_producer, flush_or_wait, is_fatal, wait_for_broker
+from utils.messages import (
+    DeadLetter,
+    MessageError,
+    ModelRefused,
+    Observation,
+    Prediction,
+    PredictionError,
+    PredictionRequest,
+    RetrainRequest,
+    TrainingCompleted,
+    control_from_dict,
+    decode_object,
+    encode,
+    read_request_id,
+)
+from utils.model_store import ModelStore, ModelStoreError
+from utils.scoring import Scorer, load_scorer
+from utils.settings import PredictorSettings
+
+log = logging.getLogger(__name__)
+
+CONTROL_POLL_INTERVAL_S = 0.1
+RETRY_BACKOFF_S = 1.0
+
+
+@dataclass
+class Triage:
+    """A polled batch sorted by what must happen to each record."""
+
+    requests: list[PredictionRequest] = field(default_factory=list)
+    errors: list[PredictionError] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def triage(records: list[ConsumerRecord], max_bytes: int) -> Triage:
+    """Validate each record alone: one bad record never affects the others."""
+    batch = Triage()
+    for record in records:
+        request_id = None
+        try:
+            payload = decode_object(record.value)
+            request_id = read_request_id(payload)
+            if len(record.value) > max_bytes:
+                raise MessageError("too_large", f"the message has {len(record.value)} bytes, the limit is {max_bytes}")
+            batch.requests.append(PredictionRequest.from_dict(payload))
+        except MessageError as error:
+            if request_id is None:
+                batch.dead_letters.append(
+                    DeadLetter.from_record(error, record.topic, record.partition, record.offset, record.value)
+                )
+            else:
+                batch.errors.append(PredictionError(request_id, error.code, error.message))
+    return batch
+
+
+class PredictorService:
+    def __init__(self, settings: PredictorSettings, stop: threading.Event):
+        self.settings = settings
+        self.topics = settings.common.topics
+        self.stop = stop
+        self.store = ModelStore(settings.common.model_store)
+        self.instance = f"predictor-{socket.gethostname()}-{os.getpid()}"
+
+    def run(self) -> int:
+        kafka = self.settings.common.kafka
+        scorer = self._load_current()
+        if scorer is None:
+            return 2
+        wait_for_broker(kafka, self.topics, self.stop)
+        self.producer = create_producer(kafka, self.instance)
+        self.consumer = create_consumer(
+            kafka, self.instance, self.settings.group_id, max_poll_records=self.settings.max_batch
+        )
+        self.control = create_consumer(kafka, f"{self.instance}-control", group_id=None)
+        self.swapper = ModelSwapper(self.store, scorer)
+        try:
+            assign_from_end(self.control, self.topics.retrain)
+            self.consumer.subscribe([self.topics.app_messages])
+            log.info(
+                "predictor ready model_version=%s topic=%s group=%s retrain_every=%s",
+                scorer.version,
+                self.topics.app_messages,
+                self.settings.group_id,
+                self.settings.retrain_every,
+            )
+            self._serve()
+        finally:
+            self.swapper.close()
+            self.consumer.close(autocommit=False)
+            self.control.close(autocommit=False)
+            self.producer.flush(timeout=10)
+            self.producer.close(timeout=10)
+            log.info("predictor stopped")
+        return 0
+
+    def _load_current(self) -> Scorer | None:
+        version = self.store.current_version()
+        if version is None:
+            log.error("no model version in %s: run `python initialize.py` first", self.store.root)
+            return None
+        try:
+            return load_scorer(self.store, version)
+        except ModelStoreError as error:
+            log.error("the current model version cannot serve: %s (roll back to another version)", error)
+            return None
+
+    def _serve(self) -> None:
+        next_control_poll = 0.0
+        while not self.stop.is_set():
+            for result in self.swapper.poll_loaded():
+                if result.error is not None:
+                    self._send_control(ModelRefused(result.version, result.error, self.instance).to_dict())
+            if time.monotonic() >= next_control_poll:
+                self._read_control_messages()
+                next_control_poll = time.monotonic() + CONTROL_POLL_INTERVAL_S
+            polled = self.consumer.poll(timeout_ms=self.settings.poll_timeout_ms)
+            records = [record for batch in polled.values() for record in batch]
+            if not records:
+                continue
+            try:
+                self.handle_batch(records)
+            except KafkaError as error:
+                if is_fatal(error):
+                    raise
+                log.warning("batch not acknowledged, replaying it records=%s error=%r", len(records), error)
+                self._rewind(records)
+                self.stop.wait(RETRY_BACKOFF_S)
+
+    def handle_batch(self, records: list[ConsumerRecord]) -> None:
+        batch = triage(records, self.settings.max_message_bytes)
+        scorer = self.swapper.current
+        futures = []
+        if batch.requests:
+            try:
+                predictions, probabilities = scorer.score([request.features for request in batch.requests])
+            except Exception as error:  # a model bug must not leave requests unanswered
+                log.exception("scoring failed model_version=%s requests=%s", scorer.version, len(batch.requests))
+                batch.errors.extend(
+                    PredictionError(r.request_id, "internal_error", f"scoring failed: {error!r}")
+                    for r in batch.requests
+                )
+                batch.requests = []
+                predictions, probabilities = [], []
+            for request, prediction, probability in zip(batch.requests, predictions, probabilities, strict=True):
+                answer = Prediction(request.request_id, int(prediction), float(probability), scorer.version)
+                futures.append(self._send(self.topics.predictions, answer.to_dict(), request.request_id))
+        for error in batch.errors:
+            log.info("request refused request_id=%s code=%s reason=%s", error.request_id, error.code, error.message)
+            futures.append(self._send(self.topics.predictions, error.to_dict(), error.request_id))
+        for dead in batch.dead_letters:
+            log.warning(
+                "record dead-lettered code=%s partition=%s offset=%s reason=%s",
+                dead.code,
+                dead.partition,
+                dead.offset,
+                dead.reason,
+            )
+            futures.append(self._send(self.topics.dead_letter, dead.to_dict(), None))
+        observations = [
+            self._send(self.topics.observations, Observation(r.request_id, r.features, r.label).to_dict(), r.request_id)
+            for r in batch.requests
+            if r.label is not None
+        ]
+        flush_or_wait(self.producer, self.stop, "answers")
+        for future in futures + observations:
+            future.get(timeout=0)  # raises the delivery error, if any
+        self._request_retrains([future.get(timeout=0).offset for future in observations])
+        self._commit(records)
+        log.debug(
+            "batch done records=%s scored=%s errors=%s dead=%s model_version=%s",
+            len(records),
+            len(batch.requests),
+            len(batch.errors),
+            len(batch.dead_letters),
+            scorer.version,
+        )
+
+    def _request_retrains(self, observation_offsets: list[int]) -> None:
+        """One request each time the observations log (shared by every predictor) crosses a
+        multiple of retrain_every: the count is global, so N instances do not retrain N times."""
+        every = self.settings.retrain_every
+        ends = [offset + 1 for offset in observation_offsets if (offset + 1) % every == 0]
+        for end in ends:
+            log.info("retrain requested observations_end_offset=%s", end)
+            self._send(self.topics.retrain, RetrainRequest(end, self.instance).to_dict(), None)
+        if ends:
+            flush_or_wait(self.producer, self.stop, "retrain request")
+
+    def _commit(self, records: list[ConsumerRecord]) -> None:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            offsets[partition] = OffsetAndMetadata(max(record.offset + 1, offsets.get(partition, (0,))[0]), "", -1)
+        try:
+            self.consumer.commit(offsets)
+        except KafkaError as error:
+            # The answers are out; after a rebalance another member may answer these again.
+            log.warning("offset commit failed, records may be answered twice error=%r", error)
+
+    def _rewind(self, records: list[ConsumerRecord]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            first[partition] = min(record.offset, first.get(partition, record.offset))
+        assigned = self.consumer.assignment()
+        for partition, offset in first.items():
+            if partition in assigned:
+                self.consumer.seek(partition, offset)
+
+    def _read_control_messages(self) -> None:
+        polled = self.control.poll(timeout_ms=0)
+        for record in (r for batch in polled.values() for r in batch):
+            try:
+                message = control_from_dict(decode_object(record.value))
+            except MessageError as error:
+                log.warning("unreadable control message offset=%s error=%s", record.offset, error)
+                continue
+            if isinstance(message, TrainingCompleted) and message.promoted:
+                log.info("training completed, loading version=%s", message.version)
+                self.swapper.request(message.version)
+
+    def _send(self, topic: str, payload: dict, key: str | None):
+        return self.producer.send(topic, value=encode(payload), key=key.encode("utf-8") if key else None)
+
+    def _send_control(self, payload: dict) -> None:
+        self._send(self.topics.retrain, payload, None)
+        flush_or_wait(self.producer, self.stop, "control message")
+
+
+def run(settings: PredictorSettings, stop: threading.Event) -> int:
+    return PredictorService(settings, stop).run()

@@ -1,0 +1,138 @@
+"""The sample app: stream users from adult.test into the pipeline and read their predictions back.
+
+Requests are sent at a fixed rate while answers are read in the same loop, so the latency of each
+answer is measured from the moment its request was handed to the producer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from utils.data import frame_to_records, load_test, split_test
+from utils.kafka_io import assign_from_end, create_consumer, create_producer, flush_or_wait, wait_for_broker
+from utils.messages import (
+    MessageError,
+    Prediction,
+    PredictionError,
+    PredictionRequest,
+    answer_from_dict,
+    decode_object,
+    encode,
+)
+from utils.settings import SampleAppSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tally:
+    """What came back, request by request."""
+
+    sent_at: dict[str, float] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+    answers: dict[str, Prediction | PredictionError] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    model_versions: list[int] = field(default_factory=list)
+    repeats: int = 0
+    foreign: int = 0
+
+    def record(self, answer: Prediction | PredictionError) -> bool:
+        """True if this is the first answer to one of our requests."""
+        if answer.request_id not in self.sent_at:
+            self.foreign += 1  # another client's request, or a previous run's
+            return False
+        if answer.request_id in self.answers:
+            self.repeats += 1  # at-least-once delivery: a replayed batch answers again
+            return False
+        self.answers[answer.request_id] = answer
+        self.latencies_ms.append((time.monotonic() - self.sent_at[answer.request_id]) * 1000)
+        if isinstance(answer, Prediction) and answer.model_version not in self.model_versions:
+            self.model_versions.append(answer.model_version)
+        return True
+
+    def summary(self) -> dict:
+        predictions = [a for a in self.answers.values() if isinstance(a, Prediction)]
+        correct = [a.prediction == self.labels[a.request_id] for a in predictions if a.request_id in self.labels]
+        latencies = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
+        return {
+            "sent": len(self.sent_at),
+            "answered": len(self.answers),
+            "unanswered": len(self.sent_at) - len(self.answers),
+            "errors": len(self.answers) - len(predictions),
+            "repeated_answers": self.repeats,
+            "accuracy": round(float(np.mean(correct)), 4) if correct else None,
+            "latency_ms": {f"p{q}": _round(np.percentile(latencies, q)) for q in (50, 95, 99)},
+            "model_versions": self.model_versions,
+        }
+
+
+def _round(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 2)
+
+
+def describe(answer: Prediction | PredictionError) -> str:
+    if isinstance(answer, PredictionError):
+        return f"error {answer.code}: {answer.message}"
+    action = "high income: send offer" if answer.prediction == 1 else "low income: no offer"
+    return f"{action} (p={answer.probability:.2f}, model v{answer.model_version})"
+
+
+def run(settings: SampleAppSettings, stop: threading.Event) -> int:
+    common = settings.common
+    stream, _ = split_test(load_test())
+    rows = frame_to_records(stream)
+    labels = stream["label"].tolist()
+    wait_for_broker(common.kafka, common.topics, stop)
+    producer = create_producer(common.kafka, "sample-app")
+    consumer = create_consumer(common.kafka, "sample-app", group_id=None)
+    tally = Tally()
+    try:
+        assign_from_end(consumer, common.topics.predictions)
+        interval = 1.0 / settings.rate if settings.rate > 0 else 0.0
+        started = time.monotonic()
+        for i in range(settings.n):
+            if stop.is_set():
+                break
+            index = (settings.start + i) % len(rows)
+            request = PredictionRequest(str(uuid.uuid4()), rows[index], labels[index])
+            producer.send(common.topics.app_messages, value=encode(request.to_dict()), key=request.request_id.encode())
+            tally.sent_at[request.request_id] = time.monotonic()
+            tally.labels[request.request_id] = labels[index]
+            # Read answers until the next request is due (at rate 0, only what is already there).
+            due = started + (i + 1) * interval
+            _read_answers(consumer, tally, settings, max(0.0, due - time.monotonic()))
+        flush_or_wait(producer, stop, "requests")
+        deadline = time.monotonic() + settings.timeout_s
+        while len(tally.answers) < len(tally.sent_at) and time.monotonic() < deadline and not stop.is_set():
+            _read_answers(consumer, tally, settings, min(0.5, deadline - time.monotonic()))
+    finally:
+        producer.close(timeout=10)
+        consumer.close()
+    summary = tally.summary()
+    print(json.dumps(summary, indent=2))
+    if settings.summary_json is not None:
+        settings.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0 if summary["unanswered"] == 0 else 1
+
+
+def _read_answers(consumer, tally: Tally, settings: SampleAppSettings, wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        polled = consumer.poll(timeout_ms=int(max(0.0, deadline - time.monotonic()) * 1000))
+        for record in (r for batch in polled.values() for r in batch):
+            try:
+                answer = answer_from_dict(decode_object(record.value))
+            except MessageError as error:
+                log.warning("unreadable answer offset=%s error=%s", record.offset, error)
+                continue
+            if tally.record(answer) and not settings.quiet:
+                print(f"{answer.request_id[:8]}  {describe(answer)}", flush=True)
+        if time.monotonic() >= deadline:
+            return

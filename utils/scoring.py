@@ -1,0 +1,77 @@
+"""A model version ready to serve: LightGBM booster + preprocessor, verified before use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from utils.features import FEATURE_NAMES, Preprocessor, PreprocessorFormatError
+from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore, ModelStoreError
+
+# A plausible form, scored once before a version may serve.
+SMOKE_RECORD: dict[str, Any] = {
+    "age": 39.0,
+    "workclass": "State-gov",
+    "fnlwgt": 77516.0,
+    "education": "Bachelors",
+    "education_num": 13.0,
+    "marital_status": "Never-married",
+    "occupation": "Adm-clerical",
+    "relationship": "Not-in-family",
+    "race": "White",
+    "gender": "Male",
+    "capital_gain": 2174.0,
+    "capital_loss": 0.0,
+    "hours_per_week": 40.0,
+    "native_country": "United-States",
+}
+THRESHOLD = 0.5
+# Below this many rows, LightGBM's thread start-up costs more than it saves.
+ROWS_PER_EXTRA_THREAD = 2000
+
+
+@dataclass(frozen=True)
+class Scorer:
+    version: int
+    booster: lgb.Booster
+    preprocessor: Preprocessor
+
+    def predict_proba(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        matrix = self.preprocessor.transform_records(records)
+        threads = max(1, min(4, len(records) // ROWS_PER_EXTRA_THREAD))
+        return self.booster.predict(matrix, num_threads=threads)
+
+    def score(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """(0/1 predictions, probabilities of the high-income class)."""
+        probabilities = self.predict_proba(records)
+        return (probabilities >= THRESHOLD).astype(np.int64), probabilities
+
+
+def scorer_from_files(version: int, files: Mapping[str, bytes]) -> Scorer:
+    """Parse and smoke-test a version's files; raises ModelStoreError if it must not serve."""
+    try:
+        preprocessor = Preprocessor.from_json(files[PREPROCESSOR_FILE].decode("utf-8"))
+        booster = lgb.Booster(model_str=files[MODEL_FILE].decode("utf-8"))
+    except (PreprocessorFormatError, lgb.basic.LightGBMError, UnicodeDecodeError, KeyError) as error:
+        raise ModelStoreError(f"version {version}: cannot load ({error})") from error
+    if booster.num_feature() != len(FEATURE_NAMES):
+        raise ModelStoreError(
+            f"version {version}: model expects {booster.num_feature()} features, "
+            f"the preprocessor makes {len(FEATURE_NAMES)}"
+        )
+    scorer = Scorer(version, booster, preprocessor)
+    try:
+        probability = float(scorer.predict_proba([SMOKE_RECORD])[0])
+    except Exception as error:  # a broken model can fail in many ways inside LightGBM
+        raise ModelStoreError(f"version {version}: smoke prediction failed ({error!r})") from error
+    if not 0.0 <= probability <= 1.0:
+        raise ModelStoreError(f"version {version}: smoke prediction gave {probability}")
+    return scorer
+
+
+def load_scorer(store: ModelStore, version: int) -> Scorer:
+    return scorer_from_files(version, store.read_verified(version))

@@ -1,0 +1,263 @@
+"""Every default and every environment variable of the pipeline, read in one place.
+
+Each service gets one frozen settings object. Flags override environment variables, which override
+the defaults below. Nothing here touches the network or the disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_BOOTSTRAP_SERVERS = "localhost:9092"
+DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+DEFAULT_ARTIFACT_ROOT = PROJECT_ROOT / "mlartifacts"
+DEFAULT_MODEL_STORE = PROJECT_ROOT / "models"
+DEFAULT_EXPERIMENT = "adult-income"
+DEFAULT_REGISTERED_MODEL = "adult-income-lightgbm"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How to reach the cluster. The password never appears in repr() or logs."""
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def client_config(self) -> dict:
+        """Keyword arguments shared by every kafka-python client."""
+        config: dict = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        optional = {
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.sasl_username,
+            "sasl_plain_password": self.sasl_password,
+            "ssl_cafile": self.ssl_cafile,
+            "ssl_certfile": self.ssl_certfile,
+            "ssl_keyfile": self.ssl_keyfile,
+        }
+        config.update({key: value for key, value in optional.items() if value})
+        return config
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names; tests give each run its own by passing a prefix."""
+
+    app_messages: str = "app_messages"
+    predictions: str = "predictions"
+    retrain: str = "retrain_topic"
+    observations: str = "observations"
+    dead_letter: str = "app_messages_dlq"
+
+    def partitions(self) -> dict[str, int]:
+        """Partition count of each topic. Observations and control messages stay on one partition
+        so that their offsets are a global, ordered count (retrains every N observations of the
+        whole consumer group, not N per predictor)."""
+        return {
+            self.app_messages: 4,
+            self.predictions: 4,
+            self.retrain: 1,
+            self.observations: 1,
+            self.dead_letter: 1,
+        }
+
+    def with_prefix(self, prefix: str) -> Topics:
+        return Topics(
+            *(
+                prefix + name
+                for name in (
+                    self.app_messages,
+                    self.predictions,
+                    self.retrain,
+                    self.observations,
+                    self.dead_letter,
+                )
+            )
+        )
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    kafka: KafkaSettings
+    topics: Topics
+    tracking_uri: str
+    model_store: Path
+    log_level: str
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    hyper: str = "hyperopt"
+    max_evals: int = 50
+    threads: int = 0  # 0 lets LightGBM use every core
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class InitializeSettings:
+    common: CommonSettings
+    tuning: TuningSettings
+    download: bool = False
+    experiment: str = DEFAULT_EXPERIMENT
+    registered_model: str = DEFAULT_REGISTERED_MODEL
+    keep_versions: int = 20
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class PredictorSettings:
+    common: CommonSettings
+    group_id: str = "predictor"
+    retrain_every: int = 25
+    max_batch: int = 500
+    poll_timeout_ms: int = 100
+    max_message_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    common: CommonSettings
+    tuning: TuningSettings
+    group_id: str = "trainer"
+    promotion_tolerance: float = 0.005
+    experiment: str = DEFAULT_EXPERIMENT
+    registered_model: str = DEFAULT_REGISTERED_MODEL
+    keep_versions: int = 20
+
+
+@dataclass(frozen=True)
+class SampleAppSettings:
+    common: CommonSettings
+    n: int = 200
+    rate: float = 10.0
+    timeout_s: float = 60.0
+    start: int = 0
+    summary_json: Path | None = None
+    quiet: bool = False
+
+
+def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """The only place that reads environment variables."""
+    env = os.environ if env is None else env
+    return {
+        "bootstrap_servers": env.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP_SERVERS),
+        "security_protocol": env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+        "sasl_mechanism": env.get("KAFKA_SASL_MECHANISM"),
+        "sasl_username": env.get("KAFKA_SASL_USERNAME"),
+        "sasl_password": env.get("KAFKA_SASL_PASSWORD"),
+        "ssl_cafile": env.get("KAFKA_SSL_CAFILE"),
+        "ssl_certfile": env.get("KAFKA_SSL_CERTFILE"),
+        "ssl_keyfile": env.get("KAFKA_SSL_KEYFILE"),
+        "tracking_uri": env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
+        "model_store": env.get("MODEL_STORE_DIR", str(DEFAULT_MODEL_STORE)),
+        "log_level": env.get("LOG_LEVEL", "INFO").upper(),
+        "topic_prefix": env.get("PIPELINE_TOPIC_PREFIX", ""),
+    }
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None = None) -> None:
+    """Flags every service accepts; their defaults come from the environment."""
+    values = read_environment(env)
+    topics = Topics().with_prefix(values["topic_prefix"] or "")
+    group = parser.add_argument_group("Kafka")
+    group.add_argument(
+        "--bootstrap-servers",
+        default=values["bootstrap_servers"],
+        help="comma-separated brokers (env KAFKA_BOOTSTRAP_SERVERS)",
+    )
+    group.add_argument(
+        "--security-protocol",
+        default=values["security_protocol"],
+        choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        help="(env KAFKA_SECURITY_PROTOCOL)",
+    )
+    group.add_argument(
+        "--sasl-mechanism",
+        default=values["sasl_mechanism"],
+        help="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env KAFKA_SASL_MECHANISM)",
+    )
+    group.add_argument("--sasl-username", default=values["sasl_username"], help="(env KAFKA_SASL_USERNAME)")
+    group.add_argument(
+        "--sasl-password", default=values["sasl_password"], help="prefer env KAFKA_SASL_PASSWORD: flags show up in `ps`"
+    )
+    group.add_argument("--ssl-cafile", default=values["ssl_cafile"], help="(env KAFKA_SSL_CAFILE)")
+    group.add_argument("--ssl-certfile", default=values["ssl_certfile"], help="(env KAFKA_SSL_CERTFILE)")
+    group.add_argument("--ssl-keyfile", default=values["ssl_keyfile"], help="(env KAFKA_SSL_KEYFILE)")
+    group.add_argument("--app-topic", default=topics.app_messages)
+    group.add_argument("--predictions-topic", default=topics.predictions)
+    group.add_argument("--retrain-topic", default=topics.retrain)
+    group.add_argument("--observations-topic", default=topics.observations)
+    group.add_argument("--dlq-topic", default=topics.dead_letter)
+    parser.add_argument(
+        "--tracking-uri",
+        default=values["tracking_uri"],
+        help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: SQLite file mlflow.db)",
+    )
+    parser.add_argument(
+        "--model-store",
+        type=Path,
+        default=Path(values["model_store"]),
+        help="folder of model versions (env MODEL_STORE_DIR)",
+    )
+    parser.add_argument(
+        "--log-level", default=values["log_level"], type=str.upper, choices=LOG_LEVELS, help="(env LOG_LEVEL)"
+    )
+
+
+def add_tuning_arguments(parser: argparse.ArgumentParser, max_evals: int, threads: int) -> None:
+    parser.add_argument(
+        "--hyper",
+        default="hyperopt",
+        choices=("hyperopt", "skopt", "hyperparameterhunter"),
+        help="search library; hyperparameterhunter is an alias of skopt (see README)",
+    )
+    parser.add_argument("--max-evals", type=positive_int, default=max_evals, help="tuning trials")
+    parser.add_argument("--threads", type=int, default=threads, help="LightGBM threads (0: all cores)")
+    parser.add_argument("--seed", type=int, default=42)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def common_from_args(args: argparse.Namespace) -> CommonSettings:
+    return CommonSettings(
+        kafka=KafkaSettings(
+            bootstrap_servers=args.bootstrap_servers,
+            security_protocol=args.security_protocol,
+            sasl_mechanism=args.sasl_mechanism,
+            sasl_username=args.sasl_username,
+            sasl_password=args.sasl_password,
+            ssl_cafile=args.ssl_cafile,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+        ),
+        topics=Topics(
+            args.app_topic, args.predictions_topic, args.retrain_topic, args.observations_topic, args.dlq_topic
+        ),
+        tracking_uri=args.tracking_uri,
+        model_store=args.model_store.resolve(),
+        log_level=args.log_level,
+    )
+
+
+def tuning_from_args(args: argparse.Namespace) -> TuningSettings:
+    return TuningSettings(hyper=args.hyper, max_evals=args.max_evals, threads=args.threads, seed=args.seed)
