@@ -54,6 +54,7 @@ PROPS="$STATE_DIR/server.properties"
 PID_FILE="$STATE_DIR/broker.pid"
 CLUSTER_ID_FILE="$STATE_DIR/cluster.id"
 SERVER_LOG="$LOG_DIR/server.log"
+OFFSET_FILE="$LOG_DIR/.start-offset" # size of server.log when the current broker was launched
 
 log() { echo "kafka: $*"; }
 die() { echo "kafka: error: $*" >&2; exit 1; }
@@ -74,7 +75,7 @@ running_pid() {
   local pid
   pid="$(cat "$PID_FILE" 2>/dev/null || true)"
   if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
-     && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS"; then
+     && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F "kafka.Kafka $PROPS" >/dev/null; then
     echo "$pid"
   else
     rm -f "$PID_FILE"
@@ -100,7 +101,7 @@ ensure_lib() {
   rm -rf "$tmp"
   mkdir -p "$LOG_DIR"
   # Output goes to logs/mvn.log (mvn prints colour codes even with -q); shown only on failure.
-  if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+  if ! mvn -B -q -f "$POM" dependency:copy-dependencies \
        -DincludeScope=runtime -DoutputDirectory="$tmp" >"$LOG_DIR/mvn.log" 2>&1; then
     tail -n 30 "$LOG_DIR/mvn.log" >&2
     die "mvn failed to fetch the Kafka jars (full output: $LOG_DIR/mvn.log)"
@@ -123,6 +124,12 @@ write_properties() {
   local advertised="$listeners"
   local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
   if [[ -n "$KAFKA_SASL_PORT" ]]; then
+    # The JAAS value is a quoted string inside a properties file: refuse characters that would
+    # break it rather than start a broker with a mangled user.
+    [[ "$KAFKA_SASL_USERNAME" =~ ^[A-Za-z0-9._-]+$ ]] \
+      || die "KAFKA_SASL_USERNAME may only contain letters, digits, '.', '_' and '-'"
+    [[ "$KAFKA_SASL_PASSWORD" != *[\"\\]* && -n "$KAFKA_SASL_PASSWORD" ]] \
+      || die "KAFKA_SASL_PASSWORD must be non-empty and contain no '\"' or '\\'"
     listeners+=",SASL_PLAINTEXT://localhost:$KAFKA_SASL_PORT"
     advertised+=",SASL_PLAINTEXT://localhost:$KAFKA_SASL_PORT"
     protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
@@ -196,7 +203,7 @@ cmd_start() {
   if [[ -n "$pid" ]]; then
     # Our JVM is alive but not answering yet (e.g. started by a concurrent call): just wait.
     log "broker (pid $pid) is starting; waiting for it"
-    wait_ready "$pid" 0
+    wait_ready "$pid" "$(cat "$OFFSET_FILE" 2>/dev/null || echo 0)"
     return 0
   fi
 
@@ -213,9 +220,10 @@ cmd_start() {
   ensure_formatted
 
   # Readiness is judged only on log lines written after this offset (server.log is appended to
-  # across restarts).
+  # across restarts); saved so that a concurrent `start` can wait on the same run.
   local log_offset=0
   [[ -f "$SERVER_LOG" ]] && log_offset="$(stat -c %s "$SERVER_LOG")"
+  echo "$log_offset" >"$OFFSET_FILE"
 
   # setsid + nohup: the broker gets its own session and survives the shell that started it.
   # The inner bash writes its own pid, then execs java, so the pid file holds the JVM's pid.
@@ -253,8 +261,10 @@ wait_ready() {
       fi
       exit 1
     fi
+    # No `grep -q`: it would exit at the first match, tail would die of SIGPIPE, and pipefail
+    # would turn the match into a failure.
     if port_open "$KAFKA_PORT" \
-       && tail -c +"$((offset + 1))" "$SERVER_LOG" 2>/dev/null | grep -q "Kafka Server started"; then
+       && tail -c +"$((offset + 1))" "$SERVER_LOG" 2>/dev/null | grep -F "Kafka Server started" >/dev/null; then
       log "started on localhost:$KAFKA_PORT (pid $pid)"
       return 0
     fi

@@ -155,6 +155,9 @@ def tune(
 
     warm = clean_params(warm_start) if warm_start else None
     library = "skopt" if settings.hyper in ("skopt", "hyperparameterhunter") else "hyperopt"
+    if settings.hyper == "hyperparameterhunter":
+        log.warning("HyperparameterHunter does not import on Python >= 3.10 (it is unmaintained); using "
+                    "scikit-optimize, the library it was built on, with the same search space")
     try:
         if library == "hyperopt":
             _search_hyperopt(objective, settings, warm)
@@ -177,12 +180,17 @@ def _search_hyperopt(objective: Callable, settings: TuningSettings, warm: dict |
             space[d.name] = hp.quniform(d.name, d.low, d.high, 1)
         else:
             space[d.name] = hp.uniform(d.name, d.low, d.high)
+    if warm and settings.max_evals == 1:
+        objective(warm)
+        return
+    # fmin honours points_to_evaluate only when it builds the Trials object itself, and runs
+    # max_evals trials on top of those points.
     fmin(
         objective,
         space,
         algo=tpe.suggest,
-        max_evals=settings.max_evals,
-        trials=Trials(),
+        max_evals=settings.max_evals - 1 if warm else settings.max_evals,
+        trials=None if warm else Trials(),
         rstate=np.random.default_rng(settings.seed),
         points_to_evaluate=[warm] if warm else None,
         show_progressbar=False,

@@ -1,0 +1,53 @@
+# Entry points. `make demo` and `make test` work on a fresh clone: they install what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help venv kafka-up kafka-down kafka-status initialize demo test test-unit lint mlflow-ui clean
+
+help:
+	@echo "make demo        set up everything and run the whole pipeline (about 8 minutes)"
+	@echo "make test        install, start Kafka, run unit + integration tests, stop Kafka"
+	@echo "make test-unit   fast tests, no services"
+	@echo "make kafka-up    start the local Kafka broker (make kafka-down stops it)"
+	@echo "make initialize  train the first model version (python initialize.py)"
+	@echo "make mlflow-ui   browse runs and registered models at http://127.0.0.1:5000"
+	@echo "make lint        ruff"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+kafka-up:
+	bash scripts/kafka.sh start
+
+kafka-down:
+	bash scripts/kafka.sh stop
+
+kafka-status:
+	bash scripts/kafka.sh status
+
+initialize: venv
+	$(PY) initialize.py
+
+demo: venv
+	bash scripts/demo.sh
+
+test: venv
+	bash scripts/test.sh
+
+test-unit: venv
+	$(PY) -m pytest tests/unit -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+mlflow-ui: venv
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf logs .pytest_cache .ruff_cache

@@ -1,0 +1,112 @@
+import json
+import os
+import shutil
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from tests.integration.processes import ServiceProcess, run_script
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_is_up():
+    host, port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError as error:
+        pytest.fail(f"no Kafka broker at {BOOTSTRAP} ({error}): run `make kafka-up` or `make test`")
+
+
+def base_env(root: Path, prefix: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "PIPELINE_TOPIC_PREFIX": prefix,
+        "MODEL_STORE_DIR": str(root / "models"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def initialized(tmp_path_factory) -> Path:
+    """A folder with a model store and MLflow database holding the first version (a short search)."""
+    root = tmp_path_factory.mktemp("initialized")
+    result = run_script("initialize.py", ["--max-evals", "2", "--threads", "2"], base_env(root, "unused-"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+class Pipeline:
+    """One test's private world: its own topics, consumer groups, model store and MLflow database."""
+
+    def __init__(self, root: Path, initialized: Path):
+        self.root = root
+        self.prefix = f"it-{uuid.uuid4().hex[:8]}-"
+        shutil.copytree(initialized / "models", root / "models")
+        shutil.copy(initialized / "mlflow.db", root / "mlflow.db")
+        self.env = base_env(root, self.prefix)
+        self.groups = ["--group-id", f"{self.prefix}group"]
+        self.services: list[ServiceProcess] = []
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def start(self, script: str, *args: str, name: str | None = None) -> ServiceProcess:
+        log = self.root / f"{name or script.removesuffix('.py')}-{len(self.services)}.log"
+        service = ServiceProcess(script, [*self.groups, *args], self.env, log)
+        self.services.append(service)
+        return service
+
+    def start_predictor(self, *args: str) -> ServiceProcess:
+        service = self.start("predictor.py", *args)
+        service.wait_for_log("predictor ready")
+        return service
+
+    def start_trainer(self, *args: str) -> ServiceProcess:
+        service = self.start("trainer.py", "--max-evals", "2", *args)
+        service.wait_for_log("trainer ready")
+        return service
+
+    def sample_app(self, *args: str, timeout_s: float = 300) -> tuple[dict, str]:
+        summary_path = self.root / f"summary-{uuid.uuid4().hex[:6]}.json"
+        result = run_script("sample_app.py", ["--summary-json", str(summary_path), "--quiet", *args], self.env,
+                            timeout_s=timeout_s)
+        assert summary_path.exists(), result.stdout[-2000:] + result.stderr[-3000:]
+        return json.loads(summary_path.read_text()), result.stdout
+
+    def read_topic(self, name: str, timeout_s: float = 5) -> list[dict]:
+        """Every record of one of this test's topics, decoded."""
+        consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=None, enable_auto_commit=False,
+                                 auto_offset_reset="earliest", consumer_timeout_ms=int(timeout_s * 1000))
+        topic = self.topic(name)
+        try:
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            return [json.loads(record.value) for record in consumer]
+        finally:
+            consumer.close()
+
+    def stop_all(self) -> None:
+        for service in self.services:
+            service.stop()
+
+
+@pytest.fixture
+def pipeline(tmp_path, initialized):
+    world = Pipeline(tmp_path, initialized)
+    yield world
+    world.stop_all()

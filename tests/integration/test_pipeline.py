@@ -1,0 +1,56 @@
+"""The whole pipeline on the real broker: initialize -> predictor + trainer processes -> sample app.
+
+Users are streamed in three phases of 50 labelled requests with --retrain-every 50, waiting for
+each hot swap in between, so the versions in the answers are known exactly."""
+
+from collections import Counter
+
+import mlflow
+from mlflow import MlflowClient
+
+from utils.settings import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL
+
+
+def test_predictions_retrains_and_hot_swaps(pipeline):
+    predictor = pipeline.start_predictor("--retrain-every", "50")
+    trainer = pipeline.start_trainer("--promotion-tolerance", "1.0")
+
+    seen_versions = []
+    for phase, version in enumerate((1, 2, 3)):
+        summary, _ = pipeline.sample_app("--n", "50", "--rate", "25", "--start", str(phase * 50), "--timeout", "60")
+        assert summary["sent"] == summary["answered"] == 50
+        assert summary["unanswered"] == summary["errors"] == summary["repeated_answers"] == 0
+        assert summary["model_versions"] == [version]
+        assert summary["accuracy"] > 0.7
+        seen_versions += summary["model_versions"]
+        if version < 3:
+            # 50 more labelled observations: the predictor asks for a retrain, the trainer
+            # publishes the next version, the predictor swaps it in.
+            trainer.wait_for_log(rf"training completed announced version={version + 1} promoted=True", 300)
+            predictor.wait_for_log(rf"model swapped from_version={version} to_version={version + 1}", 60)
+    assert seen_versions == [1, 2, 3]
+
+    answers = pipeline.read_topic("predictions")
+    counts = Counter(answer["request_id"] for answer in answers)
+    assert len(counts) == 150 and set(counts.values()) == {1}, "each request answered exactly once"
+    assert [r["observations_end_offset"] for r in pipeline.read_topic("retrain_topic")
+            if r["event"] == "retrain_requested"][:2] == [50, 100]
+
+    store_meta = [__import__("json").loads((pipeline.root / "models" / str(v) / "metadata.json").read_text())
+                  for v in (2, 3)]
+    assert [m["trained_rows"] for m in store_meta] == [32561 + 50, 32561 + 100]
+    assert [m["new_rows"] for m in store_meta] == [50, 100]
+
+    mlflow.set_tracking_uri(pipeline.env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name='{DEFAULT_REGISTERED_MODEL}'")
+    assert len(versions) >= 3
+    experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    parents = client.search_runs([experiment.experiment_id], "tags.trigger = 'retrain'")
+    assert len(parents) >= 2
+    for parent in parents:
+        assert int(parent.data.tags["trained_rows"]) > 32561
+        assert "holdout_auc" in parent.data.metrics
+        trials = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        assert len(trials) == 2
+        assert all("cv_logloss" in trial.data.metrics for trial in trials)

@@ -1,0 +1,37 @@
+import argparse
+
+import pytest
+
+from utils.settings import KafkaSettings, add_common_arguments, common_from_args
+
+
+def parse(argv, env):
+    parser = argparse.ArgumentParser()
+    add_common_arguments(parser, env)
+    return common_from_args(parser.parse_args(argv))
+
+
+@pytest.mark.parametrize("argv, env, expected", [
+    ([], {}, "localhost:9092"),
+    ([], {"KAFKA_BOOTSTRAP_SERVERS": "b1:9092,b2:9092"}, "b1:9092,b2:9092"),
+    (["--bootstrap-servers", "flag:1"], {"KAFKA_BOOTSTRAP_SERVERS": "env:1"}, "flag:1"),
+])
+def test_flags_override_environment_override_defaults(argv, env, expected):
+    assert parse(argv, env).kafka.bootstrap_servers == expected
+
+
+def test_topic_prefix_from_environment():
+    topics = parse([], {"PIPELINE_TOPIC_PREFIX": "t1-"}).topics
+    assert topics.app_messages == "t1-app_messages"
+    assert topics.retrain == "t1-retrain_topic"
+
+
+def test_password_never_in_repr():
+    settings = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                             sasl_username="u", sasl_password="s3cret")
+    assert "s3cret" not in repr(settings)
+    assert settings.client_config()["sasl_plain_password"] == "s3cret"
+
+
+def test_tracking_uri_default_is_a_local_sqlite_file():
+    assert parse([], {}).tracking_uri.startswith("sqlite:///")
