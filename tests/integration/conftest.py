@@ -58,7 +58,6 @@ class Pipeline:
         shutil.copytree(initialized / "models", root / "models")
         shutil.copy(initialized / "mlflow.db", root / "mlflow.db")
         self.env = base_env(root, self.prefix)
-        self.groups = ["--group-id", f"{self.prefix}group"]
         self.services: list[ServiceProcess] = []
 
     def topic(self, name: str) -> str:
@@ -66,7 +65,8 @@ class Pipeline:
 
     def start(self, script: str, *args: str, name: str | None = None) -> ServiceProcess:
         log = self.root / f"{name or script.removesuffix('.py')}-{len(self.services)}.log"
-        service = ServiceProcess(script, [*self.groups, *args], self.env, log)
+        group = ["--group-id", f"{self.prefix}{script.removesuffix('.py')}"] if script != "sample_app.py" else []
+        service = ServiceProcess(script, [*group, *args], self.env, log)
         self.services.append(service)
         return service
 
