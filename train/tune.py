@@ -156,8 +156,10 @@ def tune(
     warm = clean_params(warm_start) if warm_start else None
     library = "skopt" if settings.hyper in ("skopt", "hyperparameterhunter") else "hyperopt"
     if settings.hyper == "hyperparameterhunter":
-        log.warning("HyperparameterHunter does not import on Python >= 3.10 (it is unmaintained); using "
-                    "scikit-optimize, the library it was built on, with the same search space")
+        log.warning(
+            "HyperparameterHunter does not import on Python >= 3.10 (it is unmaintained); using "
+            "scikit-optimize, the library it was built on, with the same search space"
+        )
     try:
         if library == "hyperopt":
             _search_hyperopt(objective, settings, warm)

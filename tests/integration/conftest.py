@@ -82,15 +82,21 @@ class Pipeline:
 
     def sample_app(self, *args: str, timeout_s: float = 300) -> tuple[dict, str]:
         summary_path = self.root / f"summary-{uuid.uuid4().hex[:6]}.json"
-        result = run_script("sample_app.py", ["--summary-json", str(summary_path), "--quiet", *args], self.env,
-                            timeout_s=timeout_s)
+        result = run_script(
+            "sample_app.py", ["--summary-json", str(summary_path), "--quiet", *args], self.env, timeout_s=timeout_s
+        )
         assert summary_path.exists(), result.stdout[-2000:] + result.stderr[-3000:]
         return json.loads(summary_path.read_text()), result.stdout
 
     def read_topic(self, name: str, timeout_s: float = 5) -> list[dict]:
         """Every record of one of this test's topics, decoded."""
-        consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=None, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", consumer_timeout_ms=int(timeout_s * 1000))
+        consumer = KafkaConsumer(
+            bootstrap_servers=BOOTSTRAP,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=int(timeout_s * 1000),
+        )
         topic = self.topic(name)
         try:
             partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]

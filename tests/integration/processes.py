@@ -18,8 +18,9 @@ class ServiceProcess:
         self.log_path = log_path
         self.name = script
         self._log = open(log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, script, *args], cwd=ROOT, env=env,
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, script, *args], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -56,6 +57,9 @@ class ServiceProcess:
         self.process.wait()
 
 
-def run_script(script: str, args: list[str], env: dict[str, str], timeout_s: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout_s)
+def run_script(
+    script: str, args: list[str], env: dict[str, str], timeout_s: float = 600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, script, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
+    )

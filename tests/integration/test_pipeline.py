@@ -33,11 +33,13 @@ def test_predictions_retrains_and_hot_swaps(pipeline):
     answers = pipeline.read_topic("predictions")
     counts = Counter(answer["request_id"] for answer in answers)
     assert len(counts) == 150 and set(counts.values()) == {1}, "each request answered exactly once"
-    assert [r["observations_end_offset"] for r in pipeline.read_topic("retrain_topic")
-            if r["event"] == "retrain_requested"][:2] == [50, 100]
+    assert [
+        r["observations_end_offset"] for r in pipeline.read_topic("retrain_topic") if r["event"] == "retrain_requested"
+    ][:2] == [50, 100]
 
-    store_meta = [__import__("json").loads((pipeline.root / "models" / str(v) / "metadata.json").read_text())
-                  for v in (2, 3)]
+    store_meta = [
+        __import__("json").loads((pipeline.root / "models" / str(v) / "metadata.json").read_text()) for v in (2, 3)
+    ]
     assert [m["trained_rows"] for m in store_meta] == [32561 + 50, 32561 + 100]
     assert [m["new_rows"] for m in store_meta] == [50, 100]
 

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from utils.data import DataIntegrityError, DATA_DIR, download, load_test, load_train, read_bundled, split_test
+from utils.data import DATA_DIR, DataIntegrityError, download, load_test, load_train, read_bundled, split_test
 
 
 def test_bundled_files_match_uci_digests():

@@ -27,13 +27,16 @@ def test_numeric_columns_are_min_max_scaled(fitted, train):
     assert matrix[:, column("age")].max() == 1.0
 
 
-@pytest.mark.parametrize("field, value", [
-    ("workclass", "Space-agency"),
-    ("workclass", None),
-    ("workclass", "?"),
-    ("occupation", "Astronaut"),
-    ("native_country", None),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("workclass", "Space-agency"),
+        ("workclass", None),
+        ("workclass", "?"),
+        ("occupation", "Astronaut"),
+        ("native_country", None),
+    ],
+)
 def test_unseen_or_missing_category_maps_to_unknown(fitted, field, value):
     row = fitted.transform_records([{**SMOKE_RECORD, field: value}])[0]
     assert row[column(field)] == UNKNOWN_CODE

@@ -5,14 +5,35 @@ import math
 import pytest
 
 from utils.messages import (
-    DeadLetter, MessageError, ModelRefused, Observation, Prediction, PredictionError, PredictionRequest,
-    RetrainRequest, TrainingCompleted, answer_from_dict, control_from_dict, decode_object, encode,
+    DeadLetter,
+    MessageError,
+    ModelRefused,
+    Observation,
+    Prediction,
+    PredictionError,
+    PredictionRequest,
+    RetrainRequest,
+    TrainingCompleted,
+    answer_from_dict,
+    control_from_dict,
+    decode_object,
+    encode,
 )
 
 VALID = {
-    "age": 39, "workclass": "State-gov", "fnlwgt": 77516, "education": "Bachelors", "education_num": 13,
-    "marital_status": "Never-married", "occupation": "Adm-clerical", "relationship": "Not-in-family",
-    "race": "White", "gender": "Male", "capital_gain": 2174, "capital_loss": 0, "hours_per_week": 40,
+    "age": 39,
+    "workclass": "State-gov",
+    "fnlwgt": 77516,
+    "education": "Bachelors",
+    "education_num": 13,
+    "marital_status": "Never-married",
+    "occupation": "Adm-clerical",
+    "relationship": "Not-in-family",
+    "race": "White",
+    "gender": "Male",
+    "capital_gain": 2174,
+    "capital_loss": 0,
+    "hours_per_week": 40,
     "native_country": "United-States",
 }
 
@@ -22,42 +43,48 @@ def with_data(**changes):
     return {"request_id": "r1", "data": {k: v for k, v in data.items() if v is not ...}}
 
 
-@pytest.mark.parametrize("raw, code", [
-    (b"\xff\xfe", "invalid_encoding"),
-    (b"{not json", "invalid_json"),
-    (b"[1, 2]", "not_an_object"),
-    (b'"text"', "not_an_object"),
-    (b'{"a": NaN}', "invalid_json"),
-    (None, "empty_message"),
-])
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (b"\xff\xfe", "invalid_encoding"),
+        (b"{not json", "invalid_json"),
+        (b"[1, 2]", "not_an_object"),
+        (b'"text"', "not_an_object"),
+        (b'{"a": NaN}', "invalid_json"),
+        (None, "empty_message"),
+    ],
+)
 def test_decode_object_rejects(raw, code):
     with pytest.raises(MessageError) as caught:
         decode_object(raw)
     assert caught.value.code == code
 
 
-@pytest.mark.parametrize("payload, code", [
-    ({"data": VALID}, "missing_request_id"),
-    ({"request_id": "", "data": VALID}, "missing_request_id"),
-    ({"request_id": 7, "data": VALID}, "missing_request_id"),
-    ({"request_id": "x" * 129, "data": VALID}, "missing_request_id"),
-    ({"request_id": "r1"}, "invalid_type"),
-    ({"request_id": "r1", "data": [1]}, "invalid_type"),
-    ({"request_id": "r1", "data": VALID, "extra": 1}, "unknown_field"),
-    (with_data(age=...), "missing_field"),
-    (with_data(colour="red"), "unknown_field"),
-    (with_data(age="abc"), "invalid_type"),
-    (with_data(age=True), "invalid_type"),
-    (with_data(age=-1), "out_of_range"),
-    (with_data(age=4000), "out_of_range"),
-    (with_data(fnlwgt=math.inf), "out_of_range"),
-    (with_data(workclass=["Private"]), "invalid_type"),
-    (with_data(workclass=3), "invalid_type"),
-    (with_data(occupation="x" * 101), "out_of_range"),
-    (with_data(income_bracket="maybe"), "invalid_label"),
-    (with_data(income_bracket=2), "invalid_label"),
-    (with_data(income_bracket=0.5), "invalid_label"),
-])
+@pytest.mark.parametrize(
+    "payload, code",
+    [
+        ({"data": VALID}, "missing_request_id"),
+        ({"request_id": "", "data": VALID}, "missing_request_id"),
+        ({"request_id": 7, "data": VALID}, "missing_request_id"),
+        ({"request_id": "x" * 129, "data": VALID}, "missing_request_id"),
+        ({"request_id": "r1"}, "invalid_type"),
+        ({"request_id": "r1", "data": [1]}, "invalid_type"),
+        ({"request_id": "r1", "data": VALID, "extra": 1}, "unknown_field"),
+        (with_data(age=...), "missing_field"),
+        (with_data(colour="red"), "unknown_field"),
+        (with_data(age="abc"), "invalid_type"),
+        (with_data(age=True), "invalid_type"),
+        (with_data(age=-1), "out_of_range"),
+        (with_data(age=4000), "out_of_range"),
+        (with_data(fnlwgt=math.inf), "out_of_range"),
+        (with_data(workclass=["Private"]), "invalid_type"),
+        (with_data(workclass=3), "invalid_type"),
+        (with_data(occupation="x" * 101), "out_of_range"),
+        (with_data(income_bracket="maybe"), "invalid_label"),
+        (with_data(income_bracket=2), "invalid_label"),
+        (with_data(income_bracket=0.5), "invalid_label"),
+    ],
+)
 def test_prediction_request_rejects(payload, code):
     with pytest.raises(MessageError) as caught:
         PredictionRequest.from_dict(payload)
@@ -65,15 +92,18 @@ def test_prediction_request_rejects(payload, code):
     assert caught.value.message
 
 
-@pytest.mark.parametrize("changes, label", [
-    ({}, None),
-    ({"income_bracket": ">50K"}, 1),
-    ({"income_bracket": "<=50K."}, 0),
-    ({"income_bracket": 1}, 1),
-    ({"workclass": None}, None),
-    ({"workclass": "Never-seen-before"}, None),
-    ({"age": 39.5}, None),
-])
+@pytest.mark.parametrize(
+    "changes, label",
+    [
+        ({}, None),
+        ({"income_bracket": ">50K"}, 1),
+        ({"income_bracket": "<=50K."}, 0),
+        ({"income_bracket": 1}, 1),
+        ({"workclass": None}, None),
+        ({"workclass": "Never-seen-before"}, None),
+        ({"age": 39.5}, None),
+    ],
+)
 def test_prediction_request_accepts(changes, label):
     request = PredictionRequest.from_dict(with_data(**changes))
     assert request.request_id == "r1"
@@ -92,19 +122,25 @@ def test_request_round_trip():
     assert PredictionRequest.from_dict(json.loads(encode(request.to_dict()))) == request
 
 
-@pytest.mark.parametrize("answer", [
-    Prediction("r1", 1, 0.75, 3),
-    PredictionError("r2", "invalid_type", "age must be a number"),
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Prediction("r1", 1, 0.75, 3),
+        PredictionError("r2", "invalid_type", "age must be a number"),
+    ],
+)
 def test_answer_round_trip(answer):
     assert answer_from_dict(decode_object(encode(answer.to_dict()))) == answer
 
 
-@pytest.mark.parametrize("message", [
-    RetrainRequest(50, "predictor-1"),
-    TrainingCompleted(2, True, {"holdout_auc": 0.92}, 32611, 50),
-    ModelRefused(3, "checksum mismatch", "predictor-1"),
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        RetrainRequest(50, "predictor-1"),
+        TrainingCompleted(2, True, {"holdout_auc": 0.92}, 32611, 50),
+        ModelRefused(3, "checksum mismatch", "predictor-1"),
+    ],
+)
 def test_control_round_trip(message):
     assert control_from_dict(decode_object(encode(message.to_dict()))) == message
 

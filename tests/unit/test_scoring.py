@@ -14,12 +14,15 @@ def test_batch_scores_equal_one_by_one_scores_to_the_bit(small_model_files):
     assert np.array_equal(batch, single)
 
 
-@pytest.mark.parametrize("name, content", [
-    (MODEL_FILE, b"tree\nversion=v4\n"),
-    (MODEL_FILE, b"\xff\xfe"),
-    (PREPROCESSOR_FILE, b"{}"),
-    (PREPROCESSOR_FILE, b"[]"),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        (MODEL_FILE, b"tree\nversion=v4\n"),
+        (MODEL_FILE, b"\xff\xfe"),
+        (PREPROCESSOR_FILE, b"{}"),
+        (PREPROCESSOR_FILE, b"[]"),
+    ],
+)
 def test_unusable_files_are_refused_even_with_matching_checksums(small_model_files, name, content):
     with pytest.raises(ModelStoreError):
         scorer_from_files(1, {**small_model_files, name: content})

@@ -11,11 +11,14 @@ def parse(argv, env):
     return common_from_args(parser.parse_args(argv))
 
 
-@pytest.mark.parametrize("argv, env, expected", [
-    ([], {}, "localhost:9092"),
-    ([], {"KAFKA_BOOTSTRAP_SERVERS": "b1:9092,b2:9092"}, "b1:9092,b2:9092"),
-    (["--bootstrap-servers", "flag:1"], {"KAFKA_BOOTSTRAP_SERVERS": "env:1"}, "flag:1"),
-])
+@pytest.mark.parametrize(
+    "argv, env, expected",
+    [
+        ([], {}, "localhost:9092"),
+        ([], {"KAFKA_BOOTSTRAP_SERVERS": "b1:9092,b2:9092"}, "b1:9092,b2:9092"),
+        (["--bootstrap-servers", "flag:1"], {"KAFKA_BOOTSTRAP_SERVERS": "env:1"}, "flag:1"),
+    ],
+)
 def test_flags_override_environment_override_defaults(argv, env, expected):
     assert parse(argv, env).kafka.bootstrap_servers == expected
 
@@ -27,8 +30,9 @@ def test_topic_prefix_from_environment():
 
 
 def test_password_never_in_repr():
-    settings = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
-                             sasl_username="u", sasl_password="s3cret")
+    settings = KafkaSettings(
+        security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN", sasl_username="u", sasl_password="s3cret"
+    )
     assert "s3cret" not in repr(settings)
     assert settings.client_config()["sasl_plain_password"] == "s3cret"
 

@@ -13,9 +13,14 @@ def training():
     return preprocessor.transform(frame_columns(train)), train["label"].to_numpy()
 
 
-@pytest.mark.parametrize("hyper, library", [
-    ("hyperopt", "hyperopt"), ("skopt", "skopt"), ("hyperparameterhunter", "skopt"),
-])
+@pytest.mark.parametrize(
+    "hyper, library",
+    [
+        ("hyperopt", "hyperopt"),
+        ("skopt", "skopt"),
+        ("hyperparameterhunter", "skopt"),
+    ],
+)
 def test_each_library_runs_its_trials(training, hyper, library):
     matrix, labels = training
     seen = []
