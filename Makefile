@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help venv kafka-up kafka-down kafka-status initialize demo test test-unit lint mlflow-ui clean
+.PHONY: help venv kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback mlflow-ui clean
 
 help:
 	@echo "make demo        set up everything and run the whole pipeline (about 8 minutes)"
@@ -11,6 +11,7 @@ help:
 	@echo "make test-unit   fast tests, no services"
 	@echo "make kafka-up    start the local Kafka broker (make kafka-down stops it)"
 	@echo "make initialize  train the first model version (python initialize.py)"
+	@echo "make rollback VERSION=N  serve model version N again (predictors swap at once)"
 	@echo "make mlflow-ui   browse runs and registered models at http://127.0.0.1:5000"
 	@echo "make lint        ruff"
 
@@ -45,6 +46,10 @@ test-unit: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+rollback: venv
+	@test -n "$(VERSION)" || { echo "usage: make rollback VERSION=N"; exit 2; }
+	$(PY) rollback.py $(VERSION)
 
 mlflow-ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

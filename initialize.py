@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from train.initial_model import run
-from utils.logs import configure_logging
+from utils.service import run_service
 from utils.settings import (
     DEFAULT_EXPERIMENT,
     DEFAULT_REGISTERED_MODEL,
@@ -45,5 +45,4 @@ def parse_settings(argv: list[str]) -> InitializeSettings:
 
 if __name__ == "__main__":
     settings = parse_settings(sys.argv[1:])
-    configure_logging(settings.common.log_level, "initialize")
-    sys.exit(run(settings))
+    sys.exit(run_service("initialize", run, settings))

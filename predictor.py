@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from utils.logs import configure_logging
 from utils.predictor_service import run
+from utils.service import run_service
 from utils.settings import PredictorSettings, add_common_arguments, common_from_args, positive_int
-from utils.shutdown import stop_on_signals
 
 
 def parse_settings(argv: list[str]) -> PredictorSettings:
@@ -43,5 +42,4 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
 
 if __name__ == "__main__":
     settings = parse_settings(sys.argv[1:])
-    configure_logging(settings.common.log_level, "predictor")
-    sys.exit(run(settings, stop_on_signals()))
+    sys.exit(run_service("predictor", run, settings))

@@ -6,10 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from utils.logs import configure_logging
 from utils.sample_client import run
+from utils.service import run_service
 from utils.settings import SampleAppSettings, add_common_arguments, common_from_args
-from utils.shutdown import stop_on_signals
 
 
 def parse_settings(argv: list[str]) -> SampleAppSettings:
@@ -45,5 +44,4 @@ def parse_settings(argv: list[str]) -> SampleAppSettings:
 
 if __name__ == "__main__":
     settings = parse_settings(sys.argv[1:])
-    configure_logging(settings.common.log_level, "sample_app")
-    sys.exit(run(settings, stop_on_signals()))
+    sys.exit(run_service("sample_app", run, settings))

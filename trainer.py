@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from train.trainer_service import run
-from utils.logs import configure_logging
+from utils.service import run_service
 from utils.settings import (
     DEFAULT_EXPERIMENT,
     DEFAULT_REGISTERED_MODEL,
@@ -14,9 +14,9 @@ from utils.settings import (
     add_common_arguments,
     add_tuning_arguments,
     common_from_args,
+    positive_int,
     tuning_from_args,
 )
-from utils.shutdown import stop_on_signals
 
 
 def parse_settings(argv: list[str]) -> TrainerSettings:
@@ -32,6 +32,12 @@ def parse_settings(argv: list[str]) -> TrainerSettings:
         default=defaults.promotion_tolerance,
         help="largest holdout-AUC drop that still promotes a new model",
     )
+    parser.add_argument(
+        "--max-observations",
+        type=positive_int,
+        default=defaults.max_observations,
+        help="newest labelled observations used per retrain (bounds memory)",
+    )
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment")
     parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL, help="MLflow registered model")
     parser.add_argument(
@@ -43,6 +49,7 @@ def parse_settings(argv: list[str]) -> TrainerSettings:
         tuning=tuning_from_args(args),
         group_id=args.group_id,
         promotion_tolerance=args.promotion_tolerance,
+        max_observations=args.max_observations,
         experiment=args.experiment,
         registered_model=args.registered_model,
         keep_versions=args.keep_versions,
@@ -51,5 +58,4 @@ def parse_settings(argv: list[str]) -> TrainerSettings:
 
 if __name__ == "__main__":
     settings = parse_settings(sys.argv[1:])
-    configure_logging(settings.common.log_level, "trainer")
-    sys.exit(run(settings, stop_on_signals()))
+    sys.exit(run_service("trainer", run, settings))

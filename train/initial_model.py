@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from train.pipeline import train_version
 from train.tracking import Tracker
@@ -13,7 +14,7 @@ from utils.settings import InitializeSettings
 log = logging.getLogger(__name__)
 
 
-def run(settings: InitializeSettings) -> int:
+def run(settings: InitializeSettings, stop: threading.Event) -> int:
     store = ModelStore(settings.common.model_store)
     current = store.current_version()
     if current is not None and not settings.force:
@@ -37,6 +38,7 @@ def run(settings: InitializeSettings) -> int:
         trigger="initialize",
         extra_metadata={"observations_end_offset": 0, "new_rows": 0},
         extra_evaluations={"adult_test": test},
+        should_stop=stop.is_set,
     )
     store.set_current(trained.version)
     store.prune(settings.keep_versions)

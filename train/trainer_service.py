@@ -21,7 +21,6 @@ from kafka.errors import KafkaError
 
 from train.pipeline import train_version
 from train.tracking import Tracker
-from train.tune import TuningStopped
 from utils.data import load_test, load_train, split_test
 from utils.kafka_io import create_consumer, create_producer, flush_or_wait, is_fatal, wait_for_broker
 from utils.messages import (
@@ -36,37 +35,42 @@ from utils.messages import (
 )
 from utils.model_store import ModelStore
 from utils.settings import KafkaSettings, TrainerSettings
+from utils.shutdown import StopRequested
 
 log = logging.getLogger(__name__)
 
 OBSERVATION_READ_TIMEOUT_MS = 60000
 
 
-def read_observations(kafka: KafkaSettings, topic: str, end_offset: int) -> list[Observation]:
-    """Every valid observation before `end_offset`, once per request id (a replayed batch may have
-    written one twice)."""
+def read_observations(kafka: KafkaSettings, topic: str, end_offset: int, max_count: int) -> list[Observation]:
+    """The last `max_count` valid observations before `end_offset`, once per request id (a replayed
+    batch may have written one twice). Raises KafkaError if the log cannot be read that far."""
     consumer = create_consumer(
         kafka, "trainer-observations", group_id=None, consumer_timeout_ms=OBSERVATION_READ_TIMEOUT_MS
     )
     partition = TopicPartition(topic, 0)
     by_request: dict[str, Observation] = {}
+    next_offset = 0
     try:
         consumer.assign([partition])
         consumer.seek_to_beginning(partition)
-        if consumer.position(partition) >= end_offset:
-            return []
-        for record in consumer:
+        next_offset = max(consumer.position(partition), end_offset - max_count)
+        consumer.seek(partition, next_offset)
+        for record in consumer if next_offset < end_offset else ():
             if record.offset >= end_offset:
                 break
+            next_offset = record.offset + 1
             try:
                 observation = Observation.from_dict(decode_object(record.value))
                 by_request[observation.request_id] = observation
             except MessageError as error:
                 log.warning("skipping unreadable observation offset=%s error=%s", record.offset, error)
-            if record.offset + 1 >= end_offset:
+            if next_offset >= end_offset:
                 break
     finally:
         consumer.close(autocommit=False)
+    if next_offset < end_offset:
+        raise KafkaError(f"read {topic} up to offset {next_offset} of {end_offset} before timing out")
     return list(by_request.values())
 
 
@@ -156,7 +160,7 @@ class TrainerService:
                 if requests:
                     self.retrain(max(r.observations_end_offset for r in requests), coalesced=len(requests))
                 self.consumer.commit()
-            except TuningStopped:
+            except StopRequested:
                 log.info("retrain abandoned: stopping; the request stays uncommitted and will be redone")
                 return
             except KafkaError as error:
@@ -174,7 +178,9 @@ class TrainerService:
             return
         champion = self.store.current_version()
         champion_metadata = self.store.metadata(champion)
-        observations = read_observations(self.settings.common.kafka, self.topics.observations, end_offset)
+        observations = read_observations(
+            self.settings.common.kafka, self.topics.observations, end_offset, self.settings.max_observations
+        )
         new_rows = observations_frame(observations)
         training = pd.concat([self.base_training, new_rows], ignore_index=True)
         log.info(

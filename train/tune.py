@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from utils.features import CATEGORICAL_INDICES, FEATURE_NAMES
 from utils.settings import TuningSettings
+from utils.shutdown import StopRequested
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ SEARCH_SPACE: tuple[Dimension, ...] = (
     Dimension("cat_smooth", 1.0, 50.0, log_scale=True),
     Dimension("min_data_per_group", 5, 200, integer=True),
 )
-
-
-class TuningStopped(RuntimeError):
-    """The service is shutting down; the search was abandoned between two trials."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +131,7 @@ def tune(
 
     def objective(raw_params: Mapping[str, Any]) -> float:
         if should_stop is not None and should_stop():
-            raise TuningStopped("stop requested")
+            raise StopRequested("stop requested: tuning abandoned between two trials")
         params = clean_params(raw_params)
         started = time.perf_counter()
         loss, best_iteration = cross_validate(params, dataset, settings.threads, settings.seed)

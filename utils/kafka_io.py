@@ -38,6 +38,27 @@ class BrokerUnavailable(RuntimeError):
     """The broker did not answer before the service was asked to stop."""
 
 
+class KafkaAuthenticationError(RuntimeError):
+    """The broker refused our credentials: retrying cannot help."""
+
+
+class AuthFailureWatcher(logging.Handler):
+    """kafka-python 3 logs a SASL authentication failure and keeps retrying until its bootstrap
+    timeout, then raises a plain KafkaTimeoutError. This handler notices the logged failure so
+    that a service with wrong credentials can stop at once with the real reason."""
+
+    MARKERS = ("SaslAuthenticationFailedError", "Authentication failed", "AuthorizationFailed")
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.failure: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if self.failure is None and any(marker in message for marker in self.MARKERS):
+            self.failure = message
+
+
 def is_fatal(error: BaseException) -> bool:
     return any(type(e).__name__ in FATAL_ERROR_NAMES for e in _chain(error))
 
@@ -77,7 +98,7 @@ def topic_configs(topics: Topics) -> dict[str, dict]:
 
 def ensure_topics(kafka: KafkaSettings, topics: Topics, timeout_ms: int = 30000) -> None:
     """Create the pipeline's topics if they do not exist yet (the broker does not auto-create)."""
-    admin = KafkaAdminClient(**kafka.client_config(), client_id="pipeline-admin")
+    admin = KafkaAdminClient(**kafka.client_config(), client_id="pipeline-admin", bootstrap_timeout_ms=5000)
     try:
         result = admin.create_topics(
             topic_configs(topics), timeout_ms=timeout_ms, raise_errors=False, wait_for_metadata=True
@@ -96,21 +117,30 @@ def ensure_topics(kafka: KafkaSettings, topics: Topics, timeout_ms: int = 30000)
 def wait_for_broker(kafka: KafkaSettings, topics: Topics, stop: threading.Event, retry_s: float = 2.0) -> None:
     """Create the topics, retrying (and saying so) while the broker is unreachable.
 
-    Raises BrokerUnavailable if asked to stop first, and re-raises errors that retrying cannot fix
-    (authentication, authorisation)."""
+    Raises BrokerUnavailable if asked to stop first, and KafkaAuthenticationError at once if the
+    broker refuses the credentials."""
     attempt = 0
+    watcher = AuthFailureWatcher()
+    kafka_logger = logging.getLogger("kafka")
     while not stop.is_set():
+        kafka_logger.addHandler(watcher)
         try:
             ensure_topics(kafka, topics)
             if attempt:
                 log.info("broker reachable again bootstrap=%s", kafka.bootstrap_servers)
             return
         except Exception as error:
-            if is_fatal(error):
-                raise
+            if watcher.failure or is_fatal(error):
+                reason = watcher.failure or repr(error)
+                raise KafkaAuthenticationError(
+                    f"Kafka at {kafka.bootstrap_servers} refused user {kafka.sasl_username!r} "
+                    f"(security_protocol={kafka.security_protocol}, mechanism={kafka.sasl_mechanism}): {reason}"
+                ) from error
             attempt += 1
             log.warning("waiting for Kafka bootstrap=%s attempt=%s error=%r", kafka.bootstrap_servers, attempt, error)
             stop.wait(retry_s)
+        finally:
+            kafka_logger.removeHandler(watcher)
     raise BrokerUnavailable(f"stopped while waiting for {kafka.bootstrap_servers}")
 
 

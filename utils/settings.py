@@ -135,6 +135,7 @@ class TrainerSettings:
     tuning: TuningSettings
     group_id: str = "trainer"
     promotion_tolerance: float = 0.005
+    max_observations: int = 1_000_000  # newest observations used per retrain (bounds memory)
     experiment: str = DEFAULT_EXPERIMENT
     registered_model: str = DEFAULT_REGISTERED_MODEL
     keep_versions: int = 20
@@ -149,6 +150,12 @@ class SampleAppSettings:
     start: int = 0
     summary_json: Path | None = None
     quiet: bool = False
+
+
+@dataclass(frozen=True)
+class RollbackSettings:
+    common: CommonSettings
+    version: int
 
 
 def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str | None]:

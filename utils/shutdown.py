@@ -9,6 +9,10 @@ import threading
 log = logging.getLogger(__name__)
 
 
+class StopRequested(RuntimeError):
+    """Raised from long work (a tuning session) when a stop signal arrives; nothing was published."""
+
+
 def stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
