@@ -22,7 +22,7 @@ from kafka.errors import KafkaError
 from train.pipeline import train_version
 from train.tracking import Tracker
 from utils.data import load_test, load_train, split_test
-from utils.kafka_io import create_consumer, create_producer, flush_or_wait, is_fatal, wait_for_broker
+from utils.kafka_io import create_consumer, create_producer, flush_or_wait, is_fatal, subscribe, wait_for_broker
 from utils.messages import (
     FEATURE_FIELDS,
     MessageError,
@@ -121,7 +121,7 @@ class TrainerService:
             kafka, self.instance, self.settings.group_id, max_poll_records=100, max_poll_interval_ms=3_600_000
         )
         try:
-            self.consumer.subscribe([self.topics.retrain])
+            subscribe(self.consumer, self.topics.retrain)
             self.store.remove_incomplete()
             self.finish_latest()
             log.info(

@@ -79,11 +79,15 @@ def create_producer(kafka: KafkaSettings, client_id: str, **overrides) -> KafkaP
 
 def create_consumer(kafka: KafkaSettings, client_id: str, group_id: str | None, **overrides) -> KafkaConsumer:
     # Offsets are committed by hand, only after the results are acknowledged (at-least-once).
+    # A 10 s session (kafka-python 3 defaults to 45 s): after a crash, the dead member's partitions
+    # go to the survivors or the restarted process within ~10 s instead of ~45 s.
     options = {
         "client_id": client_id,
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
+        "session_timeout_ms": 10000,
+        "heartbeat_interval_ms": 3000,
     }
     options.update(overrides)
     return KafkaConsumer(**kafka.client_config(), **options)
@@ -142,6 +146,20 @@ def wait_for_broker(kafka: KafkaSettings, topics: Topics, stop: threading.Event,
         finally:
             kafka_logger.removeHandler(watcher)
     raise BrokerUnavailable(f"stopped while waiting for {kafka.bootstrap_servers}")
+
+
+def subscribe(consumer: KafkaConsumer, topic: str, timeout_s: float = 30.0) -> None:
+    """Join the consumer group for `topic` once this client's metadata knows the topic.
+
+    Subscribing right after the topic was created can otherwise let the group leader assign
+    with stale metadata: the topic's partitions go to nobody until the next metadata refresh
+    (5 minutes by default)."""
+    deadline = time.monotonic() + timeout_s
+    while not consumer.partitions_for_topic(topic):
+        if time.monotonic() > deadline:
+            raise KafkaError(f"topic {topic} is not in the cluster metadata after {timeout_s:.0f}s")
+        time.sleep(0.2)
+    consumer.subscribe([topic])
 
 
 def assign_from_end(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:

@@ -21,7 +21,15 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from utils.hot_swap import ModelSwapper
-from utils.kafka_io import assign_from_end, create_consumer, create_producer, flush_or_wait, is_fatal, wait_for_broker
+from utils.kafka_io import (
+    assign_from_end,
+    create_consumer,
+    create_producer,
+    flush_or_wait,
+    is_fatal,
+    subscribe,
+    wait_for_broker,
+)
 from utils.messages import (
     DeadLetter,
     MessageError,
@@ -99,7 +107,7 @@ class PredictorService:
         self.swapper = ModelSwapper(self.store, scorer)
         try:
             assign_from_end(self.control, self.topics.retrain)
-            self.consumer.subscribe([self.topics.app_messages])
+            subscribe(self.consumer, self.topics.app_messages)
             log.info(
                 "predictor ready model_version=%s topic=%s group=%s retrain_every=%s",
                 scorer.version,

@@ -88,6 +88,12 @@ class Pipeline:
         assert summary_path.exists(), result.stdout[-2000:] + result.stderr[-3000:]
         return json.loads(summary_path.read_text()), result.stdout
 
+    def start_sample_app(self, *args: str) -> tuple[ServiceProcess, Path]:
+        """The sample app in the background; its summary lands in the returned path when it exits."""
+        summary_path = self.root / f"summary-{uuid.uuid4().hex[:6]}.json"
+        service = self.start("sample_app.py", "--summary-json", str(summary_path), "--quiet", *args)
+        return service, summary_path
+
     def read_topic(self, name: str, timeout_s: float = 5) -> list[dict]:
         """Every record of one of this test's topics, decoded."""
         consumer = KafkaConsumer(
