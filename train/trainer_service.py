@@ -22,7 +22,15 @@ from kafka.errors import KafkaError
 from train.pipeline import train_version
 from train.tracking import Tracker
 from utils.data import load_test, load_train, split_test
-from utils.kafka_io import create_consumer, create_producer, flush_or_wait, is_fatal, subscribe, wait_for_broker
+from utils.kafka_io import (
+    BrokerHealth,
+    create_consumer,
+    create_producer,
+    flush_or_wait,
+    is_fatal,
+    subscribe,
+    wait_for_broker,
+)
 from utils.messages import (
     FEATURE_FIELDS,
     MessageError,
@@ -140,34 +148,40 @@ class TrainerService:
         return 0
 
     def _serve(self) -> None:
-        while not self.stop.is_set():
-            polled = self.consumer.poll(timeout_ms=1000)
-            records = [record for batch in polled.values() for record in batch]
-            requests = []
-            for record in records:
-                try:
-                    message = control_from_dict(decode_object(record.value))
-                except MessageError as error:
-                    log.warning(
-                        "unreadable message on %s offset=%s error=%s", self.topics.retrain, record.offset, error
-                    )
-                    continue
-                if isinstance(message, RetrainRequest):
-                    requests.append(message)
-            if not records:
-                continue
+        with BrokerHealth(self.settings.common.kafka.bootstrap_servers) as health:
+            while not self.stop.is_set():
+                health.check()
+                if not self._serve_once():
+                    return
+
+    def _serve_once(self) -> bool:
+        """Handle one poll's requests; False once the service must stop."""
+        polled = self.consumer.poll(timeout_ms=1000)
+        records = [record for batch in polled.values() for record in batch]
+        requests = []
+        for record in records:
             try:
-                if requests:
-                    self.retrain(max(r.observations_end_offset for r in requests), coalesced=len(requests))
-                self.consumer.commit()
-            except StopRequested:
-                log.info("retrain abandoned: stopping; the request stays uncommitted and will be redone")
-                return
-            except KafkaError as error:
-                if is_fatal(error):
-                    raise
-                log.warning("retrain not acknowledged, will replay error=%r", error)
-                self._rewind(records)
+                message = control_from_dict(decode_object(record.value))
+            except MessageError as error:
+                log.warning("unreadable message on %s offset=%s error=%s", self.topics.retrain, record.offset, error)
+                continue
+            if isinstance(message, RetrainRequest):
+                requests.append(message)
+        if not records:
+            return True
+        try:
+            if requests:
+                self.retrain(max(r.observations_end_offset for r in requests), coalesced=len(requests))
+            self.consumer.commit()
+        except StopRequested:
+            log.info("retrain abandoned: stopping; the request stays uncommitted and will be redone")
+            return False
+        except KafkaError as error:
+            if is_fatal(error):
+                raise
+            log.warning("retrain not acknowledged, will replay error=%r", error)
+            self._rewind(records)
+        return True
 
     def retrain(self, end_offset: int, coalesced: int = 1) -> None:
         latest = self.store.latest_version()

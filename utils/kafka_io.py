@@ -52,11 +52,14 @@ class AuthFailureWatcher(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.ERROR)
         self.failure: str | None = None
+        self.disconnects = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if self.failure is None and any(marker in message for marker in self.MARKERS):
             self.failure = message
+        if "socket disconnected" in message:
+            self.disconnects += 1
 
 
 def is_fatal(error: BaseException) -> bool:
@@ -67,6 +70,50 @@ def _chain(error: BaseException | None) -> Iterable[BaseException]:
     while error is not None:
         yield error
         error = error.__cause__ or error.__context__
+
+
+class BrokerHealth(logging.Handler):
+    """Turns kafka-python's own connection errors (it retries quietly) into two lines of ours:
+    'Kafka unreachable, waiting' when they start and 'reachable again' when they stop."""
+
+    QUIET_S = 10.0  # kafka-python backs off for seconds between retries: shorter windows flap
+
+    def __init__(self, bootstrap_servers: str):
+        super().__init__(level=logging.ERROR)
+        self.bootstrap_servers = bootstrap_servers
+        self.last_error_at = 0.0
+        self.last_error = ""
+        self.down_since: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last_error_at = time.monotonic()
+        self.last_error = record.getMessage()
+
+    def __enter__(self) -> BrokerHealth:
+        logging.getLogger("kafka").addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        logging.getLogger("kafka").removeHandler(self)
+
+    def check(self) -> None:
+        """Call once per loop iteration."""
+        now = time.monotonic()
+        failing = now - self.last_error_at < self.QUIET_S
+        if failing and self.down_since is None:
+            self.down_since = self.last_error_at
+            log.warning(
+                "Kafka unreachable, waiting and retrying bootstrap=%s error=%s",
+                self.bootstrap_servers,
+                self.last_error[:200],
+            )
+        elif not failing and self.down_since is not None:
+            log.info(
+                "Kafka reachable again bootstrap=%s after_s=%.0f",
+                self.bootstrap_servers,
+                self.last_error_at - self.down_since,
+            )
+            self.down_since = None
 
 
 def create_producer(kafka: KafkaSettings, client_id: str, **overrides) -> KafkaProducer:
@@ -123,6 +170,13 @@ def wait_for_broker(kafka: KafkaSettings, topics: Topics, stop: threading.Event,
 
     Raises BrokerUnavailable if asked to stop first, and KafkaAuthenticationError at once if the
     broker refuses the credentials."""
+    if kafka.security_protocol.startswith("SASL") and not (kafka.sasl_username and kafka.sasl_password):
+        raise KafkaAuthenticationError(
+            f"security_protocol={kafka.security_protocol} needs credentials: set KAFKA_SASL_USERNAME and "
+            "KAFKA_SASL_PASSWORD (or --sasl-username / --sasl-password)"
+        )
+    if kafka.security_protocol.startswith("SASL") and not kafka.sasl_mechanism:
+        raise KafkaAuthenticationError("SASL needs a mechanism: set KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256...)")
     attempt = 0
     watcher = AuthFailureWatcher()
     kafka_logger = logging.getLogger("kafka")
@@ -142,6 +196,13 @@ def wait_for_broker(kafka: KafkaSettings, topics: Topics, stop: threading.Event,
                 ) from error
             attempt += 1
             log.warning("waiting for Kafka bootstrap=%s attempt=%s error=%r", kafka.bootstrap_servers, attempt, error)
+            if watcher.disconnects and kafka.security_protocol == "PLAINTEXT":
+                # A SASL or SSL listener accepts the TCP connection, then drops a client that does
+                # not authenticate: that looks like this, not like a broker that is down.
+                log.warning(
+                    "the broker accepts connections and then drops them: if it requires authentication, "
+                    "set KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+                )
             stop.wait(retry_s)
         finally:
             kafka_logger.removeHandler(watcher)

@@ -22,6 +22,7 @@ from kafka.structs import OffsetAndMetadata
 
 from utils.hot_swap import ModelSwapper
 from utils.kafka_io import (
+    BrokerHealth,
     assign_from_end,
     create_consumer,
     create_producer,
@@ -92,6 +93,7 @@ class PredictorService:
         self.stop = stop
         self.store = ModelStore(settings.common.model_store)
         self.instance = f"predictor-{socket.gethostname()}-{os.getpid()}"
+        self._next_control_poll = 0.0
 
     def run(self) -> int:
         kafka = self.settings.common.kafka
@@ -137,26 +139,30 @@ class PredictorService:
             return None
 
     def _serve(self) -> None:
-        next_control_poll = 0.0
-        while not self.stop.is_set():
-            for result in self.swapper.poll_loaded():
-                if result.error is not None:
-                    self._send_control(ModelRefused(result.version, result.error, self.instance).to_dict())
-            if time.monotonic() >= next_control_poll:
-                self._read_control_messages()
-                next_control_poll = time.monotonic() + CONTROL_POLL_INTERVAL_S
-            polled = self.consumer.poll(timeout_ms=self.settings.poll_timeout_ms)
-            records = [record for batch in polled.values() for record in batch]
-            if not records:
-                continue
-            try:
-                self.handle_batch(records)
-            except KafkaError as error:
-                if is_fatal(error):
-                    raise
-                log.warning("batch not acknowledged, replaying it records=%s error=%r", len(records), error)
-                self._rewind(records)
-                self.stop.wait(RETRY_BACKOFF_S)
+        with BrokerHealth(self.settings.common.kafka.bootstrap_servers) as health:
+            while not self.stop.is_set():
+                health.check()
+                self._serve_once()
+
+    def _serve_once(self) -> None:
+        for result in self.swapper.poll_loaded():
+            if result.error is not None:
+                self._send_control(ModelRefused(result.version, result.error, self.instance).to_dict())
+        if time.monotonic() >= self._next_control_poll:
+            self._read_control_messages()
+            self._next_control_poll = time.monotonic() + CONTROL_POLL_INTERVAL_S
+        polled = self.consumer.poll(timeout_ms=self.settings.poll_timeout_ms)
+        records = [record for batch in polled.values() for record in batch]
+        if not records:
+            return
+        try:
+            self.handle_batch(records)
+        except KafkaError as error:
+            if is_fatal(error):
+                raise
+            log.warning("batch not acknowledged, replaying it records=%s error=%r", len(records), error)
+            self._rewind(records)
+            self.stop.wait(RETRY_BACKOFF_S)
 
     def handle_batch(self, records: list[ConsumerRecord]) -> None:
         batch = triage(records, self.settings.max_message_bytes)

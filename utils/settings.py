@@ -41,6 +41,9 @@ class KafkaSettings:
         config: dict = {
             "bootstrap_servers": self.bootstrap_servers.split(","),
             "security_protocol": self.security_protocol,
+            # kafka-python backs off up to 30 s between reconnects; after an outage we want the
+            # services back within seconds of the broker.
+            "reconnect_backoff_max_ms": 2000,
         }
         optional = {
             "sasl_mechanism": self.sasl_mechanism,

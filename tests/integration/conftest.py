@@ -2,13 +2,15 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.integration.processes import ServiceProcess, run_script
+from tests.integration.processes import ROOT, ServiceProcess, run_script
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 
@@ -28,10 +30,10 @@ def broker_is_up():
         pytest.fail(f"no Kafka broker at {BOOTSTRAP} ({error}): run `make kafka-up` or `make test`")
 
 
-def base_env(root: Path, prefix: str) -> dict[str, str]:
+def base_env(root: Path, prefix: str, bootstrap: str = BOOTSTRAP) -> dict[str, str]:
     return {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "PIPELINE_TOPIC_PREFIX": prefix,
         "MODEL_STORE_DIR": str(root / "models"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
@@ -52,12 +54,13 @@ def initialized(tmp_path_factory) -> Path:
 class Pipeline:
     """One test's private world: its own topics, consumer groups, model store and MLflow database."""
 
-    def __init__(self, root: Path, initialized: Path):
+    def __init__(self, root: Path, initialized: Path, bootstrap: str = BOOTSTRAP):
         self.root = root
+        self.bootstrap = bootstrap
         self.prefix = f"it-{uuid.uuid4().hex[:8]}-"
         shutil.copytree(initialized / "models", root / "models")
         shutil.copy(initialized / "mlflow.db", root / "mlflow.db")
-        self.env = base_env(root, self.prefix)
+        self.env = base_env(root, self.prefix, bootstrap)
         self.services: list[ServiceProcess] = []
 
     def topic(self, name: str) -> str:
@@ -97,7 +100,7 @@ class Pipeline:
     def read_topic(self, name: str, timeout_s: float = 5) -> list[dict]:
         """Every record of one of this test's topics, decoded."""
         consumer = KafkaConsumer(
-            bootstrap_servers=BOOTSTRAP,
+            bootstrap_servers=self.bootstrap,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -112,6 +115,22 @@ class Pipeline:
         finally:
             consumer.close()
 
+    def wait_for_answers(self, at_least: int, timeout_s: float = 60) -> int:
+        """Number of records on this test's predictions topic, once there are at least `at_least`."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
+        topic = self.topic("predictions")
+        deadline = time.monotonic() + timeout_s
+        try:
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+            while time.monotonic() < deadline:
+                answered = sum(consumer.end_offsets(partitions).values())
+                if answered >= at_least:
+                    return answered
+                time.sleep(0.05)
+        finally:
+            consumer.close()
+        raise AssertionError(f"fewer than {at_least} answers after {timeout_s}s")
+
     def stop_all(self) -> None:
         for service in self.services:
             service.stop()
@@ -120,5 +139,54 @@ class Pipeline:
 @pytest.fixture
 def pipeline(tmp_path, initialized):
     world = Pipeline(tmp_path, initialized)
+    yield world
+    world.stop_all()
+
+
+class PrivateBroker:
+    """A second local broker, started with scripts/kafka.sh on its own ports and state folder, for
+    tests that stop the broker or need its SASL listener."""
+
+    def __init__(self, state_dir: Path, base_port: int):
+        self.env = {
+            **os.environ,
+            "KAFKA_STATE_DIR": str(state_dir),
+            "KAFKA_PORT": str(base_port),
+            "KAFKA_CONTROLLER_PORT": str(base_port + 1),
+            "KAFKA_SASL_PORT": str(base_port + 2),
+        }
+        self.bootstrap = f"localhost:{base_port}"
+        self.sasl_bootstrap = f"localhost:{base_port + 2}"
+
+    def _script(self, command: str) -> None:
+        result = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def start(self) -> None:
+        self._script("start")
+
+    def stop(self) -> None:
+        self._script("stop")
+
+
+@pytest.fixture(scope="session")
+def private_broker(tmp_path_factory):
+    broker = PrivateBroker(
+        tmp_path_factory.mktemp("private-broker"), base_port=int(os.environ.get("PRIVATE_BROKER_PORT", "39092"))
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def private_pipeline(tmp_path, initialized, private_broker):
+    world = Pipeline(tmp_path, initialized, private_broker.bootstrap)
     yield world
     world.stop_all()

@@ -4,9 +4,6 @@ import json
 import time
 from collections import Counter
 
-from kafka import KafkaConsumer, TopicPartition
-
-from tests.integration.conftest import BOOTSTRAP
 from tests.integration.figures import record_figures
 
 
@@ -14,12 +11,12 @@ def test_predictor_killed_mid_stream_loses_nothing(pipeline):
     predictor = pipeline.start_predictor("--retrain-every", "100000")
     app, summary_path = pipeline.start_sample_app("--n", "3000", "--rate", "600", "--timeout", "120")
     # Kill once answers are flowing and thousands of requests are still unsent or unanswered.
-    answered_before = wait_for_answers(pipeline, at_least=200)
+    answered_before = pipeline.wait_for_answers(at_least=200)
     predictor.kill9()
     killed_at = time.monotonic()
-    answered_at_kill = wait_for_answers(pipeline, at_least=0)
+    answered_at_kill = pipeline.wait_for_answers(at_least=0)
     restarted = pipeline.start_predictor("--retrain-every", "100000")
-    wait_for_answers(pipeline, at_least=answered_at_kill + 1, timeout_s=120)
+    pipeline.wait_for_answers(at_least=answered_at_kill + 1, timeout_s=120)
     answers_resumed_s = time.monotonic() - killed_at
     assert app.process.wait(timeout=240) == 0, app.tail()
     summary = json.loads(summary_path.read_text())
@@ -40,23 +37,6 @@ def test_predictor_killed_mid_stream_loses_nothing(pipeline):
         },
     )
     assert restarted.process.poll() is None
-
-
-def wait_for_answers(pipeline, at_least: int, timeout_s: float = 60) -> int:
-    """Number of answers on the test's predictions topic, once there are at least `at_least`."""
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
-    topic = pipeline.topic("predictions")
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            answered = sum(consumer.end_offsets(partitions).values())
-            if answered >= at_least:
-                return answered
-            time.sleep(0.05)
-    finally:
-        consumer.close()
-    raise AssertionError(f"fewer than {at_least} answers after {timeout_s}s")
 
 
 def test_trainer_killed_mid_retrain_completes_it_once(pipeline):
