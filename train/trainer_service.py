@@ -234,7 +234,7 @@ class TrainerService:
         promoted = bool(metadata.get("promoted", True))
         if promoted and latest not in self.store.promotion_history():
             self.store.set_current(latest)
-        promoted = promoted and self.store.current_version() == latest
+        promoted = self.store.current_version() == latest  # what predictors should serve now
         message = TrainingCompleted(
             latest, promoted, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
         )

@@ -1,0 +1,87 @@
+"""Bad models never serve: a corrupt or missing version is refused by the predictor, a worse
+model is rejected by the trainer's champion/challenger gate, and an operator can roll back."""
+
+import json
+import shutil
+import uuid
+
+import mlflow
+from kafka import KafkaProducer
+from mlflow import MlflowClient
+
+from tests.integration.processes import run_script
+from utils.data import frame_to_records, load_train
+from utils.messages import PredictionRequest, TrainingCompleted, encode
+from utils.settings import DEFAULT_EXPERIMENT
+
+
+def announce(pipeline, version: int) -> None:
+    """What a trainer (or an attacker with write access to the topic) could send."""
+    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap)
+    message = TrainingCompleted(version, True, {"holdout_auc": 0.99}, 1, 0)
+    producer.send(pipeline.topic("retrain_topic"), value=encode(message.to_dict()))
+    producer.flush()
+    producer.close()
+
+
+def test_corrupt_and_missing_versions_are_refused(pipeline):
+    predictor = pipeline.start_predictor()
+    store = pipeline.root / "models"
+    shutil.copytree(store / "1", store / "2")
+    model = store / "2" / "model.txt"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 3])  # truncated, checksum unchanged
+
+    announce(pipeline, 2)
+    predictor.wait_for_log("model version refused version=2 reason=.*checksum")
+    announce(pipeline, 99)
+    predictor.wait_for_log("model version refused version=99 reason=.*does not exist")
+
+    refused = [m for m in pipeline.read_topic("retrain_topic") if m["event"] == "model_refused"]
+    assert sorted(m["version"] for m in refused) == [2, 99]
+    summary, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--timeout", "60")
+    assert summary["model_versions"] == [1] and summary["unanswered"] == 0
+    assert predictor.process.poll() is None
+
+
+def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
+    flipped = 12000
+    predictor = pipeline.start_predictor("--retrain-every", str(flipped))
+    trainer = pipeline.start_trainer("--threads", "2")  # default promotion tolerance
+
+    # An upstream labelling bug: training rows come back with their labels flipped.
+    rows = load_train().head(flipped)
+    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, linger_ms=20)
+    for features, label in zip(frame_to_records(rows), rows["label"], strict=True):
+        request = PredictionRequest(str(uuid.uuid4()), features, 1 - int(label))
+        producer.send(pipeline.topic("app_messages"), value=encode(request.to_dict()))
+    producer.flush()
+    producer.close()
+
+    trainer.wait_for_log("training completed announced version=2 promoted=False", 600)
+    store = pipeline.root / "models"
+    metadata = json.loads((store / "2" / "metadata.json").read_text())
+    assert metadata["promoted"] is False and "worse" in metadata["promotion_reason"]
+    assert metadata["new_rows"] == flipped
+    assert (store / "CURRENT").read_text().strip() == "1"
+    summary, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--timeout", "60")
+    assert summary["model_versions"] == [1]
+
+    mlflow.set_tracking_uri(pipeline.env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    rejected = client.search_runs([experiment.experiment_id], "tags.promoted = 'False'")
+    assert len(rejected) == 1 and rejected[0].data.tags["store_version"] == "2"
+
+    # Rolling back (here: to the rejected version, on purpose) is one command; a missing version is refused.
+    missing = run_script("rollback.py", ["7"], pipeline.env)
+    assert missing.returncode == 2 and "version 7" in missing.stderr
+    result = run_script("rollback.py", ["2"], pipeline.env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    predictor.wait_for_log("model swapped from_version=1 to_version=2")
+    summary, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--start", "20", "--timeout", "60")
+    assert summary["model_versions"] == [2]
+    # The trainer does not undo an operator's choice when it restarts.
+    trainer.stop()
+    restarted = pipeline.start_trainer()
+    restarted.wait_for_log("training completed announced version=2 promoted=True")
+    assert (store / "CURRENT").read_text().strip() == "2"
