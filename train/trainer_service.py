@@ -231,19 +231,18 @@ class TrainerService:
         rollback survives a trainer restart."""
         latest = self.store.latest_version()
         metadata = self.store.metadata(latest)
-        promoted = bool(metadata.get("promoted", True))
-        if promoted and latest not in self.store.promotion_history():
+        if metadata.get("promoted", True) and latest not in self.store.promotion_history():
             self.store.set_current(latest)
-        promoted = self.store.current_version() == latest  # what predictors should serve now
+        serving = self.store.current_version() == latest
         message = TrainingCompleted(
-            latest, promoted, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
+            latest, serving, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
         )
         self.producer.send(self.topics.retrain, value=encode(message.to_dict()))
         flush_or_wait(self.producer, self.stop, "training completed")
         log.info(
             "training completed announced version=%s promoted=%s holdout_auc=%.4f",
             latest,
-            promoted,
+            serving,
             metadata["metrics"]["holdout_auc"],
         )
 
