@@ -30,6 +30,13 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
         default=defaults.max_message_bytes,
         help="larger requests are answered with error too_large",
     )
+    parser.add_argument("--metrics-port", type=int, default=defaults.metrics_port, help="Prometheus /metrics (0: off)")
+    parser.add_argument(
+        "--live-window", type=positive_int, default=defaults.live_window, help="labelled requests in live quality"
+    )
+    parser.add_argument(
+        "--report-interval", type=float, default=defaults.report_interval_s, help="seconds between live reports"
+    )
     args = parser.parse_args(argv)
     return PredictorSettings(
         common=common_from_args(args),
@@ -37,6 +44,9 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
         retrain_every=args.retrain_every,
         max_batch=args.max_batch,
         max_message_bytes=args.max_message_bytes,
+        metrics_port=args.metrics_port,
+        live_window=args.live_window,
+        report_interval_s=args.report_interval,
     )
 
 

@@ -38,6 +38,7 @@ def parse_settings(argv: list[str]) -> TrainerSettings:
         default=defaults.max_observations,
         help="newest labelled observations used per retrain (bounds memory)",
     )
+    parser.add_argument("--metrics-port", type=int, default=defaults.metrics_port, help="Prometheus /metrics (0: off)")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment")
     parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL, help="MLflow registered model")
     parser.add_argument(
@@ -50,6 +51,7 @@ def parse_settings(argv: list[str]) -> TrainerSettings:
         group_id=args.group_id,
         promotion_tolerance=args.promotion_tolerance,
         max_observations=args.max_observations,
+        metrics_port=args.metrics_port,
         experiment=args.experiment,
         registered_model=args.registered_model,
         keep_versions=args.keep_versions,

@@ -46,6 +46,7 @@ def train_version(
     warm_start: Mapping[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
     promotion_gate: Callable[[Mapping[str, float]], tuple[bool, str]] | None = None,
+    extra_metrics: Mapping[str, float] | None = None,
 ) -> TrainedVersion:
     """`training` and `holdout` hold the feature columns and a 0/1 `label` column.
 
@@ -91,7 +92,7 @@ def train_version(
         version = store.publish(files, metadata)
         tracker.log_outcome(
             result.best.params,
-            metrics,
+            {**metrics, **(extra_metrics or {})},
             booster,
             store.path_of(version),
             tags={"store_version": version, "promoted": promoted, "promotion_reason": reason, **tags},

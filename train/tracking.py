@@ -16,6 +16,8 @@ from train.tune import Trial
 
 log = logging.getLogger(__name__)
 
+CHAMPION_ALIAS = "champion"
+
 
 def local_artifact_root(tracking_uri: str) -> Path | None:
     """For a local SQLite store, artifacts go in `mlartifacts/` beside the database file."""
@@ -23,6 +25,20 @@ def local_artifact_root(tracking_uri: str) -> Path | None:
         return None
     database = Path(urlparse(tracking_uri).path)
     return database.parent / "mlartifacts"
+
+
+def point_champion_at(tracking_uri: str, registered_model: str, store_version: int) -> None:
+    """Move the champion alias to the registry version of a store version (used by rollback)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient()
+    matches = client.search_model_versions(f"name='{registered_model}' and tags.store_version='{store_version}'")
+    if not matches:
+        log.warning("no registry version for store_version=%s: champion alias not moved", store_version)
+        return
+    client.set_registered_model_alias(registered_model, CHAMPION_ALIAS, matches[0].version)
+    log.info("champion alias moved registry_version=%s store_version=%s", matches[0].version, store_version)
 
 
 class Tracker:
@@ -78,5 +94,8 @@ class Tracker:
         client = mlflow.MlflowClient()
         for key, value in tags.items():
             client.set_model_version_tag(self.registered_model, registry_version, key, str(value))
+        if str(tags.get("promoted", True)) == "True":
+            # The alias follows promotions, so `models:/<name>@champion` is what serves.
+            client.set_registered_model_alias(self.registered_model, CHAMPION_ALIAS, registry_version)
         log.info("mlflow model registered name=%s registry_version=%s", self.registered_model, registry_version)
         return registry_version

@@ -13,15 +13,18 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Mapping
 
 import pandas as pd
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
+from train.drift import PSI_WARNING, drifted, feature_drift, prediction_shift
 from train.pipeline import train_version
 from train.tracking import Tracker
-from utils.data import load_test, load_train, split_test
+from utils import metrics
+from utils.data import frame_to_records, load_test, load_train, split_test
 from utils.kafka_io import (
     BrokerHealth,
     create_consumer,
@@ -41,13 +44,16 @@ from utils.messages import (
     decode_object,
     encode,
 )
+from utils.metrics import serve_metrics
 from utils.model_store import ModelStore
+from utils.scoring import load_scorer
 from utils.settings import KafkaSettings, TrainerSettings
 from utils.shutdown import StopRequested
 
 log = logging.getLogger(__name__)
 
 OBSERVATION_READ_TIMEOUT_MS = 60000
+MIN_DRIFT_ROWS = 200  # PSI on fewer rows is mostly noise
 
 
 def read_observations(kafka: KafkaSettings, topic: str, end_offset: int, max_count: int) -> list[Observation]:
@@ -123,6 +129,7 @@ class TrainerService:
             self.settings.common.tracking_uri, self.settings.experiment, self.settings.registered_model
         )
         wait_for_broker(kafka, self.topics, self.stop)
+        serve_metrics(self.settings.metrics_port)
         self.producer = create_producer(kafka, self.instance)
         # A retrain may outlast the default 5-minute poll interval; the group must not evict us.
         self.consumer = create_consumer(
@@ -205,7 +212,10 @@ class TrainerService:
             len(training),
             champion,
         )
-        train_version(
+        drift = self.measure_drift(champion, new_rows)
+        metrics.RETRAINS_STARTED.inc()
+        started = time.monotonic()
+        trained = train_version(
             training,
             self.holdout,
             self.settings.tuning,
@@ -221,9 +231,39 @@ class TrainerService:
             warm_start=champion_metadata.get("params"),
             should_stop=self.stop.is_set,
             promotion_gate=auc_gate(champion_metadata["metrics"], self.settings.promotion_tolerance),
+            extra_metrics=drift,
         )
+        metrics.RETRAIN_SECONDS.observe(time.monotonic() - started)
+        (metrics.RETRAINS_COMPLETED if trained.promoted else metrics.RETRAINS_REJECTED).inc()
         self.finish_latest()
         self.store.prune(self.settings.keep_versions)
+
+    def measure_drift(self, champion: int, new_rows: pd.DataFrame) -> dict[str, float]:
+        """PSI per feature of the new observations against adult.data, and the shift of the serving
+        model's predictions between the two; logged to MLflow with the retrain, warned about above
+        the threshold."""
+        if len(new_rows) < MIN_DRIFT_ROWS:
+            log.info("drift not measured new_rows=%s minimum=%s", len(new_rows), MIN_DRIFT_ROWS)
+            return {}
+        features = feature_drift(self.base_training, new_rows)
+        for name, value in features.items():
+            metrics.FEATURE_DRIFT.labels(feature=name).set(value)
+        scorer = load_scorer(self.store, champion)
+        shift = prediction_shift(
+            scorer.predict_proba(frame_to_records(self.base_training)), scorer.predict_proba(frame_to_records(new_rows))
+        )
+        moved = drifted(features)
+        if moved or shift["probability_psi"] > PSI_WARNING:
+            log.warning(
+                "drift above threshold features=%s prediction_psi=%.3f threshold=%s",
+                ",".join(moved) or "-",
+                shift["probability_psi"],
+                PSI_WARNING,
+            )
+        return {
+            **{f"drift_psi_{name}": value for name, value in features.items()},
+            **{f"drift_{name}": value for name, value in shift.items()},
+        }
 
     def finish_latest(self) -> None:
         """Promote (if its gate said so) and announce the newest version. Idempotent: safe to repeat

@@ -20,6 +20,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from utils import metrics
 from utils.hot_swap import ModelSwapper
 from utils.kafka_io import (
     BrokerHealth,
@@ -46,13 +47,16 @@ from utils.messages import (
     encode,
     read_request_id,
 )
+from utils.metrics import serve_metrics
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import Scorer, load_scorer
+from utils.serving_report import ServingReporter
 from utils.settings import PredictorSettings
 
 log = logging.getLogger(__name__)
 
 CONTROL_POLL_INTERVAL_S = 0.1
+LAG_CHECK_INTERVAL_S = 5.0
 RETRY_BACKOFF_S = 1.0
 
 
@@ -94,6 +98,7 @@ class PredictorService:
         self.store = ModelStore(settings.common.model_store)
         self.instance = f"predictor-{socket.gethostname()}-{os.getpid()}"
         self._next_control_poll = 0.0
+        self._next_lag_check = 0.0
 
     def run(self) -> int:
         kafka = self.settings.common.kafka
@@ -107,6 +112,16 @@ class PredictorService:
         )
         self.control = create_consumer(kafka, f"{self.instance}-control", group_id=None)
         self.swapper = ModelSwapper(self.store, scorer)
+        metrics.MODEL_VERSION.set(scorer.version)
+        serve_metrics(self.settings.metrics_port)
+        self.reporter = ServingReporter(
+            self.settings.common.tracking_uri or None,
+            self.settings.experiment,
+            self.instance,
+            self.settings.live_window,
+            self.settings.report_interval_s,
+        )
+        self.reporter.start()
         try:
             assign_from_end(self.control, self.topics.retrain)
             subscribe(self.consumer, self.topics.app_messages)
@@ -119,6 +134,7 @@ class PredictorService:
             )
             self._serve()
         finally:
+            self.reporter.close()
             self.swapper.close()
             self.consumer.close(autocommit=False)
             self.control.close(autocommit=False)
@@ -147,7 +163,14 @@ class PredictorService:
     def _serve_once(self) -> None:
         for result in self.swapper.poll_loaded():
             if result.error is not None:
+                metrics.MODELS_REFUSED.inc()
                 self._send_control(ModelRefused(result.version, result.error, self.instance).to_dict())
+            else:
+                metrics.MODEL_SWAPS.inc()
+                metrics.MODEL_VERSION.set(result.version)
+        if time.monotonic() >= self._next_lag_check:
+            self._update_lag()
+            self._next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
         if time.monotonic() >= self._next_control_poll:
             self._read_control_messages()
             self._next_control_poll = time.monotonic() + CONTROL_POLL_INTERVAL_S
@@ -165,25 +188,16 @@ class PredictorService:
             self.stop.wait(RETRY_BACKOFF_S)
 
     def handle_batch(self, records: list[ConsumerRecord]) -> None:
+        started = time.perf_counter()
         batch = triage(records, self.settings.max_message_bytes)
         scorer = self.swapper.current
-        futures = []
-        if batch.requests:
-            try:
-                predictions, probabilities = scorer.score([request.features for request in batch.requests])
-            except Exception as error:  # a model bug must not leave requests unanswered
-                log.exception("scoring failed model_version=%s requests=%s", scorer.version, len(batch.requests))
-                batch.errors.extend(
-                    PredictionError(r.request_id, "internal_error", f"scoring failed: {error!r}")
-                    for r in batch.requests
-                )
-                batch.requests = []
-                predictions, probabilities = [], []
-            for request, prediction, probability in zip(batch.requests, predictions, probabilities, strict=True):
-                answer = Prediction(request.request_id, int(prediction), float(probability), scorer.version)
-                futures.append(self._send(self.topics.predictions, answer.to_dict(), request.request_id))
+        futures = [
+            self._send(self.topics.predictions, answer.to_dict(), answer.request_id)
+            for answer in self._score(batch, scorer)
+        ]
         for error in batch.errors:
             log.info("request refused request_id=%s code=%s reason=%s", error.request_id, error.code, error.message)
+            metrics.REQUEST_ERRORS.labels(code=error.code).inc()
             futures.append(self._send(self.topics.predictions, error.to_dict(), error.request_id))
         for dead in batch.dead_letters:
             log.warning(
@@ -193,6 +207,7 @@ class PredictorService:
                 dead.offset,
                 dead.reason,
             )
+            metrics.DEAD_LETTERS.labels(code=dead.code).inc()
             futures.append(self._send(self.topics.dead_letter, dead.to_dict(), None))
         observations = [
             self._send(self.topics.observations, Observation(r.request_id, r.features, r.label).to_dict(), r.request_id)
@@ -204,14 +219,30 @@ class PredictorService:
             future.get(timeout=0)  # raises the delivery error, if any
         self._request_retrains([future.get(timeout=0).offset for future in observations])
         self._commit(records)
-        log.debug(
-            "batch done records=%s scored=%s errors=%s dead=%s model_version=%s",
-            len(records),
-            len(batch.requests),
-            len(batch.errors),
-            len(batch.dead_letters),
-            scorer.version,
-        )
+        metrics.REQUESTS.inc(len(records))
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def _score(self, batch: Triage, scorer: Scorer) -> list[Prediction]:
+        """One LightGBM call for the whole batch. A scoring failure answers every request of the
+        batch with an error instead of leaving it unanswered."""
+        if not batch.requests:
+            return []
+        try:
+            predictions, probabilities = scorer.score([request.features for request in batch.requests])
+        except Exception as error:  # a model bug must not leave requests unanswered
+            log.exception("scoring failed model_version=%s requests=%s", scorer.version, len(batch.requests))
+            batch.errors.extend(
+                PredictionError(r.request_id, "internal_error", f"scoring failed: {error!r}") for r in batch.requests
+            )
+            batch.requests = []
+            return []
+        self.reporter.for_version(scorer.version).add(probabilities, [r.label for r in batch.requests])
+        metrics.PREDICTIONS.labels(model_version=str(scorer.version)).inc(len(batch.requests))
+        return [
+            Prediction(request.request_id, int(prediction), float(probability), scorer.version)
+            for request, prediction, probability in zip(batch.requests, predictions, probabilities, strict=True)
+        ]
 
     def _request_retrains(self, observation_offsets: list[int]) -> None:
         """One request each time the observations log (shared by every predictor) crosses a
@@ -220,6 +251,7 @@ class PredictorService:
         ends = [offset + 1 for offset in observation_offsets if (offset + 1) % every == 0]
         for end in ends:
             log.info("retrain requested observations_end_offset=%s", end)
+            metrics.RETRAIN_REQUESTS.inc()
             self._send(self.topics.retrain, RetrainRequest(end, self.instance).to_dict(), None)
         if ends:
             flush_or_wait(self.producer, self.stop, "retrain request")
@@ -244,6 +276,16 @@ class PredictorService:
         for partition, offset in first.items():
             if partition in assigned:
                 self.consumer.seek(partition, offset)
+
+    def _update_lag(self) -> None:
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return
+        try:
+            ends = self.consumer.end_offsets(assigned)
+            metrics.CONSUMER_LAG.set(sum(max(0, ends[p] - self.consumer.position(p)) for p in assigned))
+        except KafkaError as error:
+            log.debug("consumer lag not measured error=%r", error)
 
     def _read_control_messages(self) -> None:
         polled = self.control.poll(timeout_ms=0)

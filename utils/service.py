@@ -20,7 +20,7 @@ EXIT_AUTHENTICATION = 3
 
 
 def run_service(name: str, run: Callable[[Settings, threading.Event], int], settings: Settings) -> int:
-    configure_logging(settings.common.log_level, name)
+    configure_logging(settings.common.log_level, name, settings.common.log_format)
     stop = stop_on_signals()
     try:
         return run(settings, stop)

@@ -101,6 +101,7 @@ class CommonSettings:
     tracking_uri: str
     model_store: Path
     log_level: str
+    log_format: str = "text"
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,10 @@ class PredictorSettings:
     max_batch: int = 500
     poll_timeout_ms: int = 100
     max_message_bytes: int = 64 * 1024
+    metrics_port: int = 8000  # 0: no /metrics endpoint
+    live_window: int = 1000  # labelled requests per version in the live-quality window
+    report_interval_s: float = 10.0  # how often live quality goes to Prometheus gauges and MLflow
+    experiment: str = DEFAULT_EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,7 @@ class TrainerSettings:
     group_id: str = "trainer"
     promotion_tolerance: float = 0.005
     max_observations: int = 1_000_000  # newest observations used per retrain (bounds memory)
+    metrics_port: int = 8001
     experiment: str = DEFAULT_EXPERIMENT
     registered_model: str = DEFAULT_REGISTERED_MODEL
     keep_versions: int = 20
@@ -176,6 +182,7 @@ def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str | No
         "tracking_uri": env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
         "model_store": env.get("MODEL_STORE_DIR", str(DEFAULT_MODEL_STORE)),
         "log_level": env.get("LOG_LEVEL", "INFO").upper(),
+        "log_format": env.get("LOG_FORMAT", "text"),
         "topic_prefix": env.get("PIPELINE_TOPIC_PREFIX", ""),
     }
 
@@ -224,6 +231,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]
         default=Path(values["model_store"]),
         help="folder of model versions (env MODEL_STORE_DIR)",
     )
+    parser.add_argument("--log-format", default=values["log_format"], choices=("text", "json"), help="(env LOG_FORMAT)")
     parser.add_argument(
         "--log-level", default=values["log_level"], type=str.upper, choices=LOG_LEVELS, help="(env LOG_LEVEL)"
     )
@@ -266,6 +274,7 @@ def common_from_args(args: argparse.Namespace) -> CommonSettings:
         tracking_uri=args.tracking_uri,
         model_store=args.model_store.resolve(),
         log_level=args.log_level,
+        log_format=args.log_format,
     )
 
 

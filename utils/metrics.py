@@ -1,0 +1,53 @@
+"""Prometheus metrics of the predictor and the trainer, served over HTTP on --metrics-port.
+
+Names start with `pipeline_`; monitoring/grafana-dashboard.json uses them and a test checks that
+every metric it queries is exported here."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+# Predictor
+REQUESTS = Counter("pipeline_requests", "Records read from app_messages")
+PREDICTIONS = Counter("pipeline_predictions", "Predictions answered", ["model_version"])
+REQUEST_ERRORS = Counter("pipeline_request_errors", "Requests answered with an error", ["code"])
+DEAD_LETTERS = Counter("pipeline_dead_letters", "Records sent to the dead-letter topic", ["code"])
+RETRAIN_REQUESTS = Counter("pipeline_retrain_requests", "Retrain requests published")
+MODEL_SWAPS = Counter("pipeline_model_swaps", "Model versions swapped in")
+MODELS_REFUSED = Counter("pipeline_models_refused", "Model versions refused by verification")
+MODEL_VERSION = Gauge("pipeline_model_version", "Model version now serving")
+BATCH_SIZE = Histogram("pipeline_batch_size", "Records per micro-batch", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
+BATCH_SECONDS = Histogram(
+    "pipeline_batch_seconds",
+    "Time to validate, score, answer and commit one micro-batch",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
+CONSUMER_LAG = Gauge("pipeline_consumer_lag", "Records in app_messages not yet processed by this predictor")
+LIVE_ACCURACY = Gauge("pipeline_live_accuracy", "Accuracy over the last labelled requests", ["model_version"])
+LIVE_LOG_LOSS = Gauge("pipeline_live_log_loss", "Log loss over the last labelled requests", ["model_version"])
+LIVE_AUC = Gauge("pipeline_live_auc", "AUC over the last labelled requests", ["model_version"])
+LIVE_POSITIVE_RATE = Gauge("pipeline_live_positive_rate", "Share of high-income predictions", ["model_version"])
+
+# Trainer
+RETRAINS_STARTED = Counter("pipeline_retrains_started", "Retrains started")
+RETRAINS_COMPLETED = Counter("pipeline_retrains_completed", "Retrains that published a promoted version")
+RETRAINS_REJECTED = Counter("pipeline_retrains_rejected", "Retrains whose model the gate rejected")
+RETRAIN_SECONDS = Histogram(
+    "pipeline_retrain_seconds", "Duration of a retrain", buckets=(10, 30, 60, 120, 300, 600, 1800)
+)
+FEATURE_DRIFT = Gauge("pipeline_feature_drift_psi", "PSI of new observations vs the original data", ["feature"])
+
+
+def serve_metrics(port: int) -> None:
+    """Start the /metrics endpoint; a taken port is logged, not fatal (serving matters more)."""
+    if port <= 0:
+        return
+    try:
+        start_http_server(port, addr="127.0.0.1")
+        log.info("metrics served url=http://127.0.0.1:%s/metrics", port)
+    except OSError as error:
+        log.warning("metrics endpoint not started port=%s error=%s", port, error)
