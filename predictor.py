@@ -37,6 +37,12 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
     parser.add_argument(
         "--report-interval", type=float, default=defaults.report_interval_s, help="seconds between live reports"
     )
+    parser.add_argument(
+        "--model-source",
+        choices=("local", "mlflow"),
+        default=defaults.model_source,
+        help="where versions come from: the --model-store folder, or the MLflow registry (cached in it)",
+    )
     args = parser.parse_args(argv)
     return PredictorSettings(
         common=common_from_args(args),
@@ -47,6 +53,7 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
         metrics_port=args.metrics_port,
         live_window=args.live_window,
         report_interval_s=args.report_interval,
+        model_source=args.model_source,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from utils.rollback import run
+from train.rollback import run
 from utils.service import run_service
 from utils.settings import RollbackSettings, add_common_arguments, common_from_args
 

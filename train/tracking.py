@@ -13,10 +13,9 @@ from urllib.parse import urlparse
 import lightgbm as lgb
 
 from train.tune import Trial
+from utils.mlflow_source import ARTIFACT, CHAMPION_ALIAS
 
 log = logging.getLogger(__name__)
-
-CHAMPION_ALIAS = "champion"
 
 
 def local_artifact_root(tracking_uri: str) -> Path | None:
@@ -83,7 +82,7 @@ class Tracker:
         mlflow.log_params({f"best_{name}": value for name, value in params.items()})
         mlflow.log_metrics(dict(metrics))
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
-        mlflow.log_artifacts(str(version_dir), artifact_path="model_store_version")
+        mlflow.log_artifacts(str(version_dir), artifact_path=ARTIFACT)
         info = mlflow.lightgbm.log_model(
             booster,
             name="model",

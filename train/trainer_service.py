@@ -123,12 +123,12 @@ class TrainerService:
             log.error("no model version in %s: run `python initialize.py` first", self.store.root)
             return 2
         kafka = self.settings.common.kafka
+        wait_for_broker(kafka, self.topics, self.stop)  # first: wrong credentials fail at once
         self.base_training = load_train()
         _, self.holdout = split_test(load_test())
         self.tracker = Tracker(
             self.settings.common.tracking_uri, self.settings.experiment, self.settings.registered_model
         )
-        wait_for_broker(kafka, self.topics, self.stop)
         serve_metrics(self.settings.metrics_port)
         self.producer = create_producer(kafka, self.instance)
         # A retrain may outlast the default 5-minute poll interval; the group must not evict us.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from utils.model_store import ModelStore, ModelStoreError
@@ -26,8 +27,9 @@ class LoadResult:
 
 
 class ModelSwapper:
-    def __init__(self, store: ModelStore, initial: Scorer):
+    def __init__(self, store: ModelStore, initial: Scorer, fetch: Callable[[int], None] | None = None):
         self.store = store
+        self.fetch = fetch  # brings a version into `store` first (e.g. from the MLflow registry)
         self.current = initial
         self._wanted: queue.Queue[int | None] = queue.Queue()
         self._loaded: queue.Queue[LoadResult] = queue.Queue()
@@ -60,6 +62,8 @@ class ModelSwapper:
             if version == self.current.version:
                 continue
             try:
+                if self.fetch is not None:
+                    self.fetch(version)
                 self._loaded.put(LoadResult(version, scorer=load_scorer(self.store, version)))
                 log.info("model version loaded version=%s", version)
             except ModelStoreError as error:

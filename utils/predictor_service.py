@@ -48,6 +48,7 @@ from utils.messages import (
     read_request_id,
 )
 from utils.metrics import serve_metrics
+from utils.mlflow_source import MlflowModelSource
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import Scorer, load_scorer
 from utils.serving_report import ServingReporter
@@ -96,6 +97,12 @@ class PredictorService:
         self.topics = settings.common.topics
         self.stop = stop
         self.store = ModelStore(settings.common.model_store)
+        # With --model-source mlflow the store is only a local cache of registry downloads.
+        self.source = (
+            MlflowModelSource(settings.common.tracking_uri, settings.registered_model, self.store)
+            if settings.model_source == "mlflow"
+            else None
+        )
         self.instance = f"predictor-{socket.gethostname()}-{os.getpid()}"
         self._next_control_poll = 0.0
         self._next_lag_check = 0.0
@@ -111,7 +118,7 @@ class PredictorService:
             kafka, self.instance, self.settings.group_id, max_poll_records=self.settings.max_batch
         )
         self.control = create_consumer(kafka, f"{self.instance}-control", group_id=None)
-        self.swapper = ModelSwapper(self.store, scorer)
+        self.swapper = ModelSwapper(self.store, scorer, fetch=self.source.fetch if self.source else None)
         metrics.MODEL_VERSION.set(scorer.version)
         serve_metrics(self.settings.metrics_port)
         self.reporter = ServingReporter(
@@ -144,7 +151,15 @@ class PredictorService:
         return 0
 
     def _load_current(self) -> Scorer | None:
-        version = self.store.current_version()
+        if self.source is not None:
+            try:
+                version = self.source.champion_version()
+                self.source.fetch(version)
+            except ModelStoreError as error:
+                log.error("no model to serve from MLflow: %s", error)
+                return None
+        else:
+            version = self.store.current_version()
         if version is None:
             log.error("no model version in %s: run `python initialize.py` first", self.store.root)
             return None

@@ -135,6 +135,8 @@ class PredictorSettings:
     live_window: int = 1000  # labelled requests per version in the live-quality window
     report_interval_s: float = 10.0  # how often live quality goes to Prometheus gauges and MLflow
     experiment: str = DEFAULT_EXPERIMENT
+    model_source: str = "local"  # or "mlflow": fetch versions from the registry into model_store
+    registered_model: str = DEFAULT_REGISTERED_MODEL
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ class SampleAppSettings:
 class RollbackSettings:
     common: CommonSettings
     version: int
+    registered_model: str = DEFAULT_REGISTERED_MODEL
 
 
 def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str | None]:

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from tests.integration.processes import run_script
 from utils.data import frame_to_records, load_train
 from utils.messages import PredictionRequest, TrainingCompleted, encode
-from utils.settings import DEFAULT_EXPERIMENT
+from utils.settings import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL
 
 
 def announce(pipeline, version: int) -> None:
@@ -78,6 +78,8 @@ def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
     result = run_script("rollback.py", ["2"], pipeline.env)
     assert result.returncode == 0, result.stderr[-2000:]
     predictor.wait_for_log("model swapped from_version=1 to_version=2")
+    champion = client.get_model_version_by_alias(DEFAULT_REGISTERED_MODEL, "champion")
+    assert champion.tags["store_version"] == "2", "the champion alias follows the rollback"
     summary, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--start", "20", "--timeout", "60")
     assert summary["model_versions"] == [2]
     # The trainer does not undo an operator's choice when it restarts.

@@ -47,11 +47,12 @@ WRONG = "not-the-password-4711"
 def test_wrong_or_missing_credentials_stop_at_once(sasl_pipeline, script, password):
     env = sasl_env(sasl_pipeline, password)
     started = time.monotonic()
-    result = run_script(script, ["--n", "1"] if script == "sample_app.py" else [], env, timeout_s=60)
+    result = run_script(script, ["--n", "1"] if script == "sample_app.py" else [], env, timeout_s=120)
     elapsed = time.monotonic() - started
     assert result.returncode == 3, result.stderr[-2000:]
     assert "authentication failed" in result.stderr
     # The error says what is wrong: the broker's verdict, or which setting is missing.
     assert ("Invalid username or password" if password else "KAFKA_SASL_PASSWORD") in result.stderr
     assert WRONG not in result.stderr and WRONG not in result.stdout
-    assert elapsed < 30, f"took {elapsed:.0f}s"
+    # A few seconds on an idle machine (imports + one 5 s bootstrap attempt); generous for busy CI.
+    assert elapsed < 60, f"took {elapsed:.0f}s"

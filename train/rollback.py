@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from train.tracking import point_champion_at
 from utils.kafka_io import create_producer, flush_or_wait, wait_for_broker
 from utils.messages import TrainingCompleted, encode
 from utils.model_store import ModelStore, ModelStoreError
@@ -38,6 +39,10 @@ def run(settings: RollbackSettings, stop: threading.Event) -> int:
         flush_or_wait(producer, stop, "rollback announcement")
     finally:
         producer.close(timeout=10)
+    try:
+        point_champion_at(settings.common.tracking_uri, settings.registered_model, settings.version)
+    except Exception as error:  # the registry is a record; serving has already moved
+        log.warning("MLflow champion alias not moved error=%r", error)
     log.info(
         "rolled back from_version=%s to_version=%s; predictors swap on the announcement", previous, settings.version
     )

@@ -1,0 +1,88 @@
+"""Two predictors in one consumer group (one on the local store, one fetching versions from the
+MLflow registry) share the load, answer each request once, retrain about every N observations of
+the group as a whole, and both swap to each promoted version. Their /metrics endpoints and MLflow
+serving runs show what happened."""
+
+import socket
+import time
+import urllib.request
+from collections import Counter
+
+import mlflow
+from mlflow import MlflowClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from utils.settings import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Sample name (with labels) -> value, from a /metrics endpoint."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+def test_two_predictors_share_the_load_and_both_swap(pipeline):
+    ports = [free_port(), free_port()]
+    common = ["--retrain-every", "50", "--report-interval", "1"]
+    local = pipeline.start_predictor(*common, "--metrics-port", str(ports[0]))
+    remote = pipeline.start_predictor(
+        *common,
+        "--metrics-port",
+        str(ports[1]),
+        "--model-source",
+        "mlflow",
+        "--model-store",
+        str(pipeline.root / "registry-cache"),
+    )
+    trainer = pipeline.start_trainer("--promotion-tolerance", "1.0", "--metrics-port", "0")
+    before = [scrape(port).get("pipeline_requests_total", 0) for port in ports]
+
+    summary, _ = pipeline.sample_app("--n", "100", "--rate", "50", "--timeout", "60")
+    assert summary["answered"] == 100 and summary["unanswered"] == 0 and summary["repeated_answers"] == 0
+    requests = [m for m in pipeline.read_topic("retrain_topic") if m["event"] == "retrain_requested"]
+    assert sorted(m["observations_end_offset"] for m in requests) == [50, 100], "N counted over the group"
+
+    trainer.wait_for_log(r"training completed announced version=2 promoted=True", 300)
+    match = trainer.wait_for_log(r"retrain (started end_offset=100|already covered end_offset=100)", 300)
+    latest = 3 if "started" in match.group(0) else 2
+    trainer.wait_for_log(rf"training completed announced version={latest} promoted=True", 300)
+    for predictor in (local, remote):
+        predictor.wait_for_log(rf"model swapped from_version=\d+ to_version={latest}", 120)
+    remote.wait_for_log(rf"model version fetched from MLflow version={latest}")
+
+    # 40 more: 140 observations stay below the next retrain at 150, so the version stays put.
+    summary, _ = pipeline.sample_app("--n", "40", "--rate", "40", "--start", "100", "--timeout", "60")
+    assert summary["model_versions"] == [latest] and summary["unanswered"] == 0
+    counts = Counter(a["request_id"] for a in pipeline.read_topic("predictions"))
+    assert len(counts) == 140 and set(counts.values()) == {1}, "each request answered once"
+
+    time.sleep(2)  # one report interval: live gauges and MLflow serving runs are updated
+    scraped = [scrape(port) for port in ports]
+    served = [s["pipeline_requests_total"] - b for s, b in zip(scraped, before, strict=True)]
+    assert sum(served) == 140 and min(served) > 0, f"both predictors served: {served}"
+    for samples in scraped:
+        assert samples["pipeline_model_version"] == latest
+        assert samples["pipeline_model_swaps_total"] >= 1
+        assert samples["pipeline_batch_seconds_count"] > 0
+    assert any(key.startswith("pipeline_live_accuracy{model_version=1}") for s in scraped for key in s)
+
+    mlflow.set_tracking_uri(pipeline.env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(DEFAULT_REGISTERED_MODEL, "champion")
+    assert champion.tags["store_version"] == str(latest)
+    experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    serving = client.search_runs([experiment.experiment_id], "tags.trigger = 'serving'")
+    assert {run.data.tags["store_version"] for run in serving} >= {"1", str(latest)}
+    history = client.get_metric_history(serving[0].info.run_id, "live_served")
+    assert history and all(point.step == int(point.value) for point in history), "step = requests served"
