@@ -34,7 +34,25 @@ class ServingReporter:
         self._client = None
 
     def start(self) -> None:
+        if self.tracking_uri:
+            # Importing MLflow and opening its store (a first use even migrates the database) take
+            # seconds of CPU: pay them before serving, not in the middle of it.
+            try:
+                self._connect()
+            except Exception as error:  # tracking is best effort: serving must go on
+                log.warning("MLflow not reachable, serving runs disabled error=%r", error)
+                self.tracking_uri = None
         self._thread.start()
+
+    def _connect(self) -> None:
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        self._client = mlflow.MlflowClient()
+        experiment = self._client.get_experiment_by_name(self.experiment)
+        self._experiment_id = (
+            experiment.experiment_id if experiment else self._client.create_experiment(self.experiment)
+        )
 
     def for_version(self, version: int) -> LiveQuality:
         if version not in self.quality:
@@ -67,15 +85,6 @@ class ServingReporter:
                     log.warning("serving metrics not logged to MLflow version=%s error=%r", version, error)
 
     def _log_to_mlflow(self, version: int, snapshot: dict[str, float]) -> None:
-        if self._client is None:
-            import mlflow
-
-            mlflow.set_tracking_uri(self.tracking_uri)
-            self._client = mlflow.MlflowClient()
-            experiment = self._client.get_experiment_by_name(self.experiment)
-            self._experiment_id = (
-                experiment.experiment_id if experiment else self._client.create_experiment(self.experiment)
-            )
         if version not in self._runs:
             run = self._client.create_run(
                 self._experiment_id,

@@ -1,0 +1,112 @@
+"""Load generator: send prepared requests at a fixed rate (or as fast as possible) and time every
+answer. Each request id carries its sequence number, so send and receive times pair up without
+shared state between the sending and the receiving thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from kafka import KafkaConsumer
+
+from utils.kafka_io import assign_from_end, create_consumer, create_producer
+from utils.messages import PredictionRequest, encode
+from utils.settings import KafkaSettings, Topics
+
+
+def build_payloads(records: list[dict], count: int, run_id: str) -> list[bytes]:
+    """`count` unlabelled requests cycling through `records`, with ids '<run>-<seq>'."""
+    return [encode(PredictionRequest(f"{run_id}-{seq}", records[seq % len(records)]).to_dict()) for seq in range(count)]
+
+
+@dataclass
+class LoadResult:
+    sent: int
+    sent_at: np.ndarray  # perf_counter seconds per sequence number (nan: not sent)
+    received_at: np.ndarray  # first answer per sequence number (nan: none)
+    answers: int = 0  # including repeats
+    versions: list[int] = field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return int(np.count_nonzero(~np.isnan(self.received_at)))
+
+    def latency_ms(self) -> dict[str, float | None]:
+        latency = (self.received_at - self.sent_at)[~np.isnan(self.received_at)] * 1000
+        if not len(latency):
+            return {"p50": None, "p95": None, "p99": None, "max": None}
+        return {f"p{q}": round(float(np.percentile(latency, q)), 2) for q in (50, 95, 99)} | {
+            "max": round(float(latency.max()), 2)
+        }
+
+    def throughput(self) -> float:
+        done = self.received_at[~np.isnan(self.received_at)]
+        return self.answered / (done.max() - np.nanmin(self.sent_at)) if len(done) else 0.0
+
+    def longest_gap_ms(self, start_s: float, end_s: float) -> float:
+        """Longest pause between consecutive answers received in [start_s, end_s] of the run."""
+        origin = np.nanmin(self.sent_at)
+        times = np.sort(self.received_at[~np.isnan(self.received_at)]) - origin
+        window = times[(times >= start_s) & (times <= end_s)]
+        return round(float(np.diff(window).max() * 1000), 2) if len(window) > 1 else float("nan")
+
+
+def run_load(
+    kafka: KafkaSettings,
+    topics: Topics,
+    payloads: list[bytes],
+    rate: float,
+    drain_timeout_s: float = 60.0,
+    during: callable = None,
+) -> LoadResult:
+    """Send `payloads` at `rate` per second (0: as fast as possible) and wait for their answers.
+    `during(elapsed_s)` is called from the sending loop, e.g. to trigger model swaps."""
+    count = len(payloads)
+    sent_at = np.full(count, np.nan)
+    received_at = np.full(count, np.nan)
+    result = LoadResult(0, sent_at, received_at)
+    consumer: KafkaConsumer = create_consumer(kafka, "loadgen", group_id=None, fetch_max_wait_ms=10)
+    assign_from_end(consumer, topics.predictions)
+    done = threading.Event()
+    receiver = threading.Thread(target=_receive, args=(consumer, result, done), daemon=True)
+    receiver.start()
+    producer = create_producer(kafka, "loadgen", linger_ms=2, batch_size=64 * 1024)
+    started = time.perf_counter()
+    for seq, payload in enumerate(payloads):
+        if rate > 0:
+            delay = started + seq / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        sent_at[seq] = time.perf_counter()
+        producer.send(topics.app_messages, value=payload)
+        result.sent = seq + 1
+        if during is not None and seq % 100 == 0:
+            during(time.perf_counter() - started)
+    producer.flush()
+    deadline = time.perf_counter() + drain_timeout_s
+    while result.answered < count and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    done.set()
+    receiver.join(timeout=5)
+    producer.close(timeout=5)
+    consumer.close()
+    return result
+
+
+def _receive(consumer: KafkaConsumer, result: LoadResult, done: threading.Event) -> None:
+    import json
+
+    while not done.is_set():
+        for records in consumer.poll(timeout_ms=50).values():
+            now = time.perf_counter()
+            for record in records:
+                answer = json.loads(record.value)
+                seq = int(answer["request_id"].rsplit("-", 1)[1])
+                result.answers += 1
+                if np.isnan(result.received_at[seq]):
+                    result.received_at[seq] = now
+                version = answer.get("model_version")
+                if version is not None and version not in result.versions:
+                    result.versions.append(version)

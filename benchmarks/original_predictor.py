@@ -1,0 +1,68 @@
+"""The original project's per-message path, as a baseline: one record at a time, a one-row pandas
+DataFrame transformed with a `.apply` per column, a one-row LightGBM predict through pandas, and a
+producer flush() after every answer. Same model, same topics, same answer format.
+Run by benchmarks/pipeline.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+
+import pandas as pd
+
+from utils.features import CATEGORICAL_FIELDS, CROSSED_FIELDS, FEATURE_NAMES, NUMERIC_COLUMNS, crossed_name
+from utils.kafka_io import create_consumer, create_producer, subscribe
+from utils.model_store import ModelStore
+from utils.scoring import load_scorer
+from utils.settings import add_common_arguments, common_from_args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_common_arguments(parser)
+    parser.add_argument("--group-id", default="original")
+    args = parser.parse_args()
+    common = common_from_args(args)
+    store = ModelStore(common.model_store)
+    scorer = load_scorer(store, store.current_version())
+    ranges, categories = scorer.preprocessor.numeric_ranges, scorer.preprocessor.categories
+    codes = {name: {value: code for code, value in enumerate(values, start=1)} for name, values in categories.items()}
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    producer = create_producer(common.kafka, "original")
+    consumer = create_consumer(common.kafka, "original", args.group_id, enable_auto_commit=True)
+    subscribe(consumer, common.topics.app_messages)
+    print("original ready", flush=True)
+    try:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                for record in records:
+                    message = json.loads(record.value)
+                    row = pd.DataFrame([message["data"]])
+                    for name in NUMERIC_COLUMNS:
+                        low, high = ranges[name]
+                        row[name] = row[name].apply(lambda x, low=low, high=high: (x - low) / (high - low))
+                    for left, right in CROSSED_FIELDS:
+                        row[crossed_name((left, right))] = row.apply(
+                            lambda r, a=left, b=right: f"{r[a]}|{r[b]}", axis=1
+                        )
+                    for name in (*CATEGORICAL_FIELDS, *(crossed_name(pair) for pair in CROSSED_FIELDS)):
+                        row[name] = row[name].apply(lambda v, lookup=codes[name]: lookup.get(v, 0))
+                    probability = float(scorer.booster.predict(row[list(FEATURE_NAMES)])[0])
+                    answer = {
+                        "request_id": message["request_id"],
+                        "prediction": int(probability >= 0.5),
+                        "probability": probability,
+                        "model_version": scorer.version,
+                    }
+                    producer.send(common.topics.predictions, key=record.key, value=json.dumps(answer).encode())
+                    producer.flush()
+    finally:
+        consumer.close()
+        producer.close(timeout=5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""End-to-end benchmark against the real local broker, with the scorer as a real process.
+
+Modes, measured side by side in one invocation:
+  predictor  this project's micro-batched predictor (predictor.py)
+  original   the original's per-message path (benchmarks/original_predictor.py)
+  echo       a plain Kafka echo, no ML: the ceiling (benchmarks/echo.py)
+
+For each mode: throughput (push N requests as fast as possible, answers/s end to end) and latency
+at fixed rates (request sent -> answer received). For the predictor also: hot swaps under load
+(longest gap between answers, requests lost) and memory (RSS after 10k vs after 1M requests).
+
+    python -m benchmarks.pipeline            # full run, ~15 minutes
+    python -m benchmarks.pipeline --quick    # smoke run, under 2 minutes
+
+Writes benchmarks/results/<timestamp>.json, benchmarks/results/latest.json and latest.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from benchmarks.loadgen import LoadResult, build_payloads, run_load
+from utils.data import frame_to_records, load_test, split_test
+from utils.kafka_io import create_producer, ensure_topics
+from utils.messages import TrainingCompleted, encode
+from utils.model_store import ModelStore
+from utils.settings import DEFAULT_MODEL_STORE, KafkaSettings, Topics, read_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+COMMANDS = {
+    "predictor": ["predictor.py"],
+    "original": ["-m", "benchmarks.original_predictor"],
+    "echo": ["-m", "benchmarks.echo"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short run for smoke checks")
+    parser.add_argument("--modes", default="predictor,original,echo")
+    parser.add_argument("--rates", help="comma-separated latency rates, instead of the plan's")
+    parser.add_argument("--latency-seconds", type=float, help="seconds per latency rate, instead of the plan's")
+    args = parser.parse_args()
+    plan = quick_plan() if args.quick else full_plan()
+    if args.rates:
+        plan["latency_rates"] = [int(rate) for rate in args.rates.split(",")]
+    if args.latency_seconds:
+        plan["latency_seconds"] = args.latency_seconds
+    kafka = KafkaSettings(bootstrap_servers=read_environment()["bootstrap_servers"])
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    store = prepare_store(workdir / "models")
+    records = frame_to_records(split_test(load_test())[0])
+    report = {"machine": describe_machine(), "plan": plan, "modes": {}}
+    try:
+        for mode in args.modes.split(","):
+            print(f"== {mode}", flush=True)
+            report["modes"][mode] = benchmark_mode(mode, plan, kafka, store, records, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    summarise(report)
+    write_results(report)
+
+
+def full_plan() -> dict:
+    return {
+        "throughput_requests": {"predictor": 100_000, "echo": 100_000, "original": 5_000},
+        "latency_rates": [200, 1000, 3000],
+        "latency_seconds": 10,
+        "swap_rate": 1000,
+        "swap_seconds": 20,
+        "memory_requests": 1_000_000,
+    }
+
+
+def quick_plan() -> dict:
+    return {
+        "throughput_requests": {"predictor": 10_000, "echo": 10_000, "original": 1_000},
+        "latency_rates": [200, 1000],
+        "latency_seconds": 3,
+        "swap_rate": 500,
+        "swap_seconds": 8,
+        "memory_requests": 30_000,
+    }
+
+
+def prepare_store(root: Path) -> ModelStore:
+    """A private copy of the serving model (or a quickly trained one) plus two copies of it as
+    versions 2 and 3, for hot-swap tests."""
+    source = ModelStore(Path(read_environment()["model_store"] or DEFAULT_MODEL_STORE))
+    current = source.current_version()
+    if current is None:
+        print("no model in the store: training a small one for the benchmark", flush=True)
+        env = {**os.environ, "MODEL_STORE_DIR": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root.parent}/mlflow.db"}
+        subprocess.run([sys.executable, "initialize.py", "--max-evals", "3"], cwd=ROOT, env=env, check=True)
+    else:
+        root.mkdir(parents=True)
+        shutil.copytree(source.path_of(current), root / "1")
+        (root / "CURRENT").write_text("1\n")
+    store = ModelStore(root)
+    for version in (2, 3, 4):
+        shutil.copytree(store.path_of(1), store.path_of(version))
+    return store
+
+
+def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStore, records, workdir: Path) -> dict:
+    results: dict = {}
+    prefix = f"bench-{uuid.uuid4().hex[:6]}-"
+    topics = Topics().with_prefix(prefix)
+    ensure_topics(kafka, topics)
+    process = start(mode, prefix, store, workdir)
+    try:
+        # Warm-up: first batches pay for imports, connections and LightGBM's lazy set-up.
+        run_load(kafka, topics, build_payloads(records, 2000 if mode != "original" else 200, "warm"), rate=0)
+        count = plan["throughput_requests"][mode]
+        result = run_load(kafka, topics, build_payloads(records, count, "tput"), rate=0, drain_timeout_s=600)
+        results["throughput"] = {
+            "requests": count,
+            "answered": result.answered,
+            "per_second": round(float(result.throughput()), 1),
+        }
+        print(f"   throughput {results['throughput']}", flush=True)
+        results["latency"] = {}
+        for rate in plan["latency_rates"]:
+            if rate > 0.8 * results["throughput"]["per_second"]:
+                # Beyond its capacity a queue only grows: latency is then the backlog, not the scorer.
+                results["latency"][str(rate)] = {"saturated": True}
+                print(f"   latency @{rate}/s skipped: above 80% of the measured throughput", flush=True)
+                continue
+            count = int(rate * plan["latency_seconds"])
+            payloads = build_payloads(records, count, f"lat{rate}")
+            result = run_load(kafka, topics, payloads, rate=rate, drain_timeout_s=120)
+            results["latency"][str(rate)] = {"requests": count, "answered": result.answered, **result.latency_ms()}
+            print(f"   latency @{rate}/s {results['latency'][str(rate)]}", flush=True)
+        if mode == "predictor":
+            results["hot_swap"] = hot_swap(kafka, topics, plan, records, process)
+            results["memory"] = memory(kafka, topics, plan, records, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return results
+
+
+def start(mode: str, prefix: str, store: ModelStore, workdir: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PIPELINE_TOPIC_PREFIX": prefix,
+        "MODEL_STORE_DIR": str(store.root),
+        "LOG_LEVEL": "INFO",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = workdir / f"{mode}.log"
+    args = [sys.executable, *COMMANDS[mode], "--group-id", f"{prefix}{mode}"]
+    if mode == "predictor":
+        args += ["--retrain-every", "100000000"]
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    ready = {"predictor": "predictor ready", "original": "original ready", "echo": "echo ready"}[mode]
+    deadline = time.monotonic() + 60
+    while ready not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{mode} did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    process.log_path = log_path
+    return process
+
+
+def hot_swap(kafka, topics, plan, records, process) -> dict:
+    """Announce versions 2, 3, 4 during sustained load; the predictor loads each in the background."""
+    rate, seconds = plan["swap_rate"], plan["swap_seconds"]
+    producer = create_producer(kafka, "bench-swap")
+    pending = [(seconds * 0.25, 2), (seconds * 0.5, 3), (seconds * 0.75, 4)]
+
+    def trigger(elapsed: float) -> None:
+        while pending and elapsed >= pending[0][0]:
+            _, version = pending.pop(0)
+            message = TrainingCompleted(version, True, {}, 0, 0)
+            producer.send(topics.retrain, value=encode(message.to_dict()))
+            producer.flush()
+
+    result: LoadResult = run_load(
+        kafka, topics, build_payloads(records, int(rate * seconds), "swap"), rate, during=trigger
+    )
+    producer.close()
+    swaps = process.log_path.read_text().count("model swapped")
+    figures = {
+        "rate": rate,
+        "seconds": seconds,
+        "sent": result.sent,
+        "answered": result.answered,
+        "lost": result.sent - result.answered,
+        "swaps": swaps,
+        "versions_seen": result.versions,
+        "longest_gap_ms": result.longest_gap_ms(0.5, seconds - 0.5),
+        **result.latency_ms(),
+    }
+    print(f"   hot swap {figures}", flush=True)
+    return figures
+
+
+def memory(kafka, topics, plan, records, process) -> dict:
+    first = run_load(kafka, topics, build_payloads(records, 10_000, "mem0"), rate=0)
+    rss_start = rss_mib(process.pid)
+    total, chunk = 10_000, 100_000
+    while total < plan["memory_requests"]:
+        count = min(chunk, plan["memory_requests"] - total)
+        result = run_load(kafka, topics, build_payloads(records, count, f"mem{total}"), rate=0, drain_timeout_s=600)
+        total += count
+        if result.answered < count:
+            print(f"   warning: {count - result.answered} unanswered in memory run", flush=True)
+    rss_end = rss_mib(process.pid)
+    figures = {
+        "requests": total,
+        "rss_mib_after_10k": rss_start,
+        "rss_mib_after_all": rss_end,
+        "growth_pct": round(100 * (rss_end - rss_start) / rss_start, 1),
+        "answered_first_10k": first.answered,
+    }
+    print(f"   memory {figures}", flush=True)
+    return figures
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmRSS")
+
+
+def describe_machine() -> dict:
+    import kafka
+    import lightgbm
+
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kafka_python": kafka.__version__,
+        "lightgbm": lightgbm.__version__,
+        "note": "broker, load generator and scorer share the machine's cores",
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def summarise(report: dict) -> None:
+    modes = report["modes"]
+
+    def rate(mode):
+        return modes.get(mode, {}).get("throughput", {}).get("per_second")
+
+    if rate("predictor") and rate("original"):
+        report["predictor_vs_original"] = round(rate("predictor") / rate("original"), 1)
+    if rate("predictor") and rate("echo"):
+        report["predictor_vs_echo_pct"] = round(100 * rate("predictor") / rate("echo"), 1)
+    print(json.dumps({k: v for k, v in report.items() if k != "plan"}, indent=1))
+
+
+def write_results(report: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = json.dumps(report, indent=1)
+    (RESULTS / f"{stamp}.json").write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    from benchmarks.chart import draw
+
+    draw(report, RESULTS / "latest.png")
+    print(f"results: {RESULTS / (stamp + '.json')}, chart: {RESULTS / 'latest.png'}")
+
+
+if __name__ == "__main__":
+    main()
