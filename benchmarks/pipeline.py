@@ -42,7 +42,11 @@ COMMANDS = {
     "predictor": ["predictor.py"],
     "original": ["-m", "benchmarks.original_predictor"],
     "echo": ["-m", "benchmarks.echo"],
+    # The same two programs on librdkafka (utils/confluent_client.py) instead of kafka-python.
+    "predictor-confluent": ["predictor.py", "--kafka-client", "confluent"],
+    "echo-confluent": ["-m", "benchmarks.echo", "--kafka-client", "confluent"],
 }
+READY = {"predictor": "predictor ready", "original": "original ready", "echo": "echo ready"}
 
 
 def main() -> None:
@@ -51,6 +55,7 @@ def main() -> None:
     parser.add_argument("--modes", default="predictor,original,echo")
     parser.add_argument("--rates", help="comma-separated latency rates, instead of the plan's")
     parser.add_argument("--latency-seconds", type=float, help="seconds per latency rate, instead of the plan's")
+    parser.add_argument("--merge", action="store_true", help="add these modes to results/latest.json")
     args = parser.parse_args()
     plan = quick_plan() if args.quick else full_plan()
     if args.rates:
@@ -68,6 +73,9 @@ def main() -> None:
             report["modes"][mode] = benchmark_mode(mode, plan, kafka, store, records, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if args.merge and (RESULTS / "latest.json").exists():
+        previous = json.loads((RESULTS / "latest.json").read_text())
+        report["modes"] = {**previous["modes"], **report["modes"]}
     summarise(report)
     write_results(report)
 
@@ -122,7 +130,7 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
     try:
         # Warm-up: first batches pay for imports, connections and LightGBM's lazy set-up.
         run_load(kafka, topics, build_payloads(records, 2000 if mode != "original" else 200, "warm"), rate=0)
-        count = plan["throughput_requests"][mode]
+        count = plan["throughput_requests"][mode.split("-")[0]]
         result = run_load(kafka, topics, build_payloads(records, count, "tput"), rate=0, drain_timeout_s=600)
         results["throughput"] = {
             "requests": count,
@@ -142,8 +150,9 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
             result = run_load(kafka, topics, payloads, rate=rate, drain_timeout_s=120)
             results["latency"][str(rate)] = {"requests": count, "answered": result.answered, **result.latency_ms()}
             print(f"   latency @{rate}/s {results['latency'][str(rate)]}", flush=True)
-        if mode == "predictor":
+        if mode.startswith("predictor"):
             results["hot_swap"] = hot_swap(kafka, topics, plan, records, process)
+        if mode == "predictor":
             results["memory"] = memory(kafka, topics, plan, records, process)
     finally:
         process.terminate()
@@ -166,10 +175,10 @@ def start(mode: str, prefix: str, store: ModelStore, workdir: Path) -> subproces
     }
     log_path = workdir / f"{mode}.log"
     args = [sys.executable, *COMMANDS[mode], "--group-id", f"{prefix}{mode}"]
-    if mode == "predictor":
+    if mode.startswith("predictor"):
         args += ["--retrain-every", "100000000"]
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
-    ready = {"predictor": "predictor ready", "original": "original ready", "echo": "echo ready"}[mode]
+    ready = READY[mode.split("-")[0]]
     deadline = time.monotonic() + 60
     while ready not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:

@@ -121,6 +121,10 @@ def create_producer(kafka: KafkaSettings, client_id: str, **overrides) -> KafkaP
     # after a broker outage do not write it twice.
     options = {"client_id": client_id, "acks": "all", "enable_idempotence": True, "linger_ms": 1}
     options.update(overrides)
+    if kafka.client == "confluent":
+        from utils.confluent_client import create_confluent_producer
+
+        return create_confluent_producer(kafka.client_config(), **options)
     return KafkaProducer(**kafka.client_config(), **options)
 
 
@@ -137,6 +141,10 @@ def create_consumer(kafka: KafkaSettings, client_id: str, group_id: str | None, 
         "heartbeat_interval_ms": 3000,
     }
     options.update(overrides)
+    if kafka.client == "confluent":
+        from utils.confluent_client import create_confluent_consumer
+
+        return create_confluent_consumer(kafka.client_config(), **options)
     return KafkaConsumer(**kafka.client_config(), **options)
 
 

@@ -35,6 +35,7 @@ class KafkaSettings:
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    client: str = "kafka-python"  # or "confluent": librdkafka via utils/confluent_client.py
 
     def client_config(self) -> dict:
         """Keyword arguments shared by every kafka-python client."""
@@ -182,6 +183,7 @@ def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str | No
         "ssl_cafile": env.get("KAFKA_SSL_CAFILE"),
         "ssl_certfile": env.get("KAFKA_SSL_CERTFILE"),
         "ssl_keyfile": env.get("KAFKA_SSL_KEYFILE"),
+        "kafka_client": env.get("KAFKA_CLIENT", "kafka-python"),
         "tracking_uri": env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
         "model_store": env.get("MODEL_STORE_DIR", str(DEFAULT_MODEL_STORE)),
         "log_level": env.get("LOG_LEVEL", "INFO").upper(),
@@ -218,6 +220,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]
     group.add_argument("--ssl-cafile", default=values["ssl_cafile"], help="(env KAFKA_SSL_CAFILE)")
     group.add_argument("--ssl-certfile", default=values["ssl_certfile"], help="(env KAFKA_SSL_CERTFILE)")
     group.add_argument("--ssl-keyfile", default=values["ssl_keyfile"], help="(env KAFKA_SSL_KEYFILE)")
+    group.add_argument(
+        "--kafka-client",
+        default=values["kafka_client"],
+        choices=("kafka-python", "confluent"),
+        help="Kafka client library for producing and consuming (env KAFKA_CLIENT)",
+    )
     group.add_argument("--app-topic", default=topics.app_messages)
     group.add_argument("--predictions-topic", default=topics.predictions)
     group.add_argument("--retrain-topic", default=topics.retrain)
@@ -270,6 +278,7 @@ def common_from_args(args: argparse.Namespace) -> CommonSettings:
             ssl_cafile=args.ssl_cafile,
             ssl_certfile=args.ssl_certfile,
             ssl_keyfile=args.ssl_keyfile,
+            client=args.kafka_client,
         ),
         topics=Topics(
             args.app_topic, args.predictions_topic, args.retrain_topic, args.observations_topic, args.dlq_topic
