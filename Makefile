@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help venv kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback mlflow-ui clean
+.PHONY: help venv kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback benchmark benchmark-quick mlflow-ui clean
 
 help:
 	@echo "make demo        set up everything and run the whole pipeline (about 8 minutes)"
@@ -13,6 +13,7 @@ help:
 	@echo "make initialize  train the first model version (python initialize.py)"
 	@echo "make rollback VERSION=N  serve model version N again (predictors swap at once)"
 	@echo "make mlflow-ui   browse runs and registered models at http://127.0.0.1:5000"
+	@echo "make benchmark   end-to-end throughput/latency benchmark (benchmark-quick: 2 minutes)"
 	@echo "make lint        ruff"
 
 venv: $(VENV)/.installed
@@ -50,6 +51,12 @@ lint: venv
 rollback: venv
 	@test -n "$(VERSION)" || { echo "usage: make rollback VERSION=N"; exit 2; }
 	$(PY) rollback.py $(VERSION)
+
+benchmark: venv
+	$(PY) -m benchmarks.pipeline
+
+benchmark-quick: venv
+	$(PY) -m benchmarks.pipeline --quick
 
 mlflow-ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
