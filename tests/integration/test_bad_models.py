@@ -71,6 +71,10 @@ def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
     experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
     rejected = client.search_runs([experiment.experiment_id], "tags.promoted = 'False'")
     assert len(rejected) == 1 and rejected[0].data.tags["store_version"] == "2"
+    # Flipped labels do not move the features, but they do move what the model is asked to learn:
+    # the drift figures are recorded with the retrain either way.
+    assert {"drift_psi_age", "drift_probability_psi"} <= set(rejected[0].data.metrics)
+    assert rejected[0].data.metrics["drift_psi_age"] < 0.2
 
     # Rolling back (here: to the rejected version, on purpose) is one command; a missing version is refused.
     missing = run_script("rollback.py", ["7"], pipeline.env)
