@@ -31,6 +31,7 @@ from utils.kafka_io import (
     create_producer,
     flush_or_wait,
     is_fatal,
+    poll_records,
     subscribe,
     wait_for_broker,
 )
@@ -163,8 +164,7 @@ class TrainerService:
 
     def _serve_once(self) -> bool:
         """Handle one poll's requests; False once the service must stop."""
-        polled = self.consumer.poll(timeout_ms=1000)
-        records = [record for batch in polled.values() for record in batch]
+        records = poll_records(self.consumer, 1000)
         requests = []
         for record in records:
             try:

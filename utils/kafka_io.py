@@ -148,6 +148,11 @@ def create_consumer(kafka: KafkaSettings, client_id: str, group_id: str | None, 
     return KafkaConsumer(**kafka.client_config(), **options)
 
 
+def poll_records(consumer: KafkaConsumer, timeout_ms: int) -> list:
+    """One poll's records, all partitions together, in the order the consumer returned them."""
+    return [record for batch in consumer.poll(timeout_ms=timeout_ms).values() for record in batch]
+
+
 def topic_configs(topics: Topics) -> dict[str, dict]:
     """Creation options of each topic. Observations are the retraining data: kept forever."""
     configs = {name: {"num_partitions": count} for name, count in topics.partitions().items()}

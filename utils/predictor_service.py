@@ -29,6 +29,7 @@ from utils.kafka_io import (
     create_producer,
     flush_or_wait,
     is_fatal,
+    poll_records,
     subscribe,
     wait_for_broker,
 )
@@ -189,8 +190,7 @@ class PredictorService:
         if time.monotonic() >= self._next_control_poll:
             self._read_control_messages()
             self._next_control_poll = time.monotonic() + CONTROL_POLL_INTERVAL_S
-        polled = self.consumer.poll(timeout_ms=self.settings.poll_timeout_ms)
-        records = [record for batch in polled.values() for record in batch]
+        records = poll_records(self.consumer, self.settings.poll_timeout_ms)
         if not records:
             return
         try:
@@ -303,8 +303,7 @@ class PredictorService:
             log.debug("consumer lag not measured error=%r", error)
 
     def _read_control_messages(self) -> None:
-        polled = self.control.poll(timeout_ms=0)
-        for record in (r for batch in polled.values() for r in batch):
+        for record in poll_records(self.control, 0):
             try:
                 message = control_from_dict(decode_object(record.value))
             except MessageError as error:

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from utils.data import frame_to_records, load_test, split_test
-from utils.kafka_io import assign_from_end, create_consumer, create_producer, flush_or_wait, wait_for_broker
+from utils.kafka_io import (
+    assign_from_end,
+    create_consumer,
+    create_producer,
+    flush_or_wait,
+    poll_records,
+    wait_for_broker,
+)
 from utils.messages import (
     MessageError,
     Prediction,
@@ -125,8 +132,7 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
 def _read_answers(consumer, tally: Tally, settings: SampleAppSettings, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while True:
-        polled = consumer.poll(timeout_ms=int(max(0.0, deadline - time.monotonic()) * 1000))
-        for record in (r for batch in polled.values() for r in batch):
+        for record in poll_records(consumer, int(max(0.0, deadline - time.monotonic()) * 1000)):
             try:
                 answer = answer_from_dict(decode_object(record.value))
             except MessageError as error:
