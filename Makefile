@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 .PHONY: help venv kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback benchmark benchmark-quick mlflow-ui clean
 
 help:
-	@echo "make demo        set up everything and run the whole pipeline (about 8 minutes)"
+	@echo "make demo        set up everything and run the whole pipeline (about 5 minutes)"
 	@echo "make test        install, start Kafka, run unit + integration tests, stop Kafka"
 	@echo "make test-unit   fast tests, no services"
 	@echo "make kafka-up    start the local Kafka broker (make kafka-down stops it)"
