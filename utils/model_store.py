@@ -37,10 +37,6 @@ class ModelStoreError(RuntimeError):
     """A version that is missing, incomplete or corrupt."""
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 class ModelStore:
     def __init__(self, root: Path):
         self.root = Path(root)

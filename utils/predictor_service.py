@@ -230,7 +230,7 @@ class PredictorService:
             if r.label is not None
         ]
         flush_or_wait(self.producer, self.stop, "answers")
-        for future in futures + observations:
+        for future in futures:
             future.get(timeout=0)  # raises the delivery error, if any
         self._request_retrains([future.get(timeout=0).offset for future in observations])
         self._commit(records)
