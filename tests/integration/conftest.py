@@ -175,10 +175,12 @@ class PrivateBroker:
         self._script("stop")
 
 
+# Below Linux's ephemeral range (32768-60999): a port in it can be taken at any moment by the local
+# end of some outgoing connection, and the broker then fails to bind.
 @pytest.fixture(scope="session")
 def private_broker(tmp_path_factory):
     broker = PrivateBroker(
-        tmp_path_factory.mktemp("private-broker"), base_port=int(os.environ.get("PRIVATE_BROKER_PORT", "39092"))
+        tmp_path_factory.mktemp("private-broker"), base_port=int(os.environ.get("PRIVATE_BROKER_PORT", "29192"))
     )
     broker.start()
     yield broker
