@@ -14,7 +14,7 @@ help:
 	@echo "make rollback VERSION=N  serve model version N again (predictors swap at once)"
 	@echo "make mlflow-ui   browse runs and registered models at http://127.0.0.1:5000"
 	@echo "make benchmark   end-to-end throughput/latency benchmark (benchmark-quick: 2 minutes)"
-	@echo "make lint        ruff"
+	@echo "make lint        ruff check, ruff format --check, mypy (make test runs it first)"
 
 venv: $(VENV)/.installed
 
@@ -47,6 +47,7 @@ test-unit: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 rollback: venv
 	@test -n "$(VERSION)" || { echo "usage: make rollback VERSION=N"; exit 2; }

@@ -8,30 +8,39 @@ import sys
 from train.initial_model import run
 from utils.service import run_service
 from utils.settings import (
-    DEFAULT_EXPERIMENT,
-    DEFAULT_REGISTERED_MODEL,
+    INITIAL_TUNING,
     InitializeSettings,
     add_common_arguments,
+    add_registry_arguments,
     add_tuning_arguments,
     common_from_args,
+    default,
     tuning_from_args,
 )
 
 
-def parse_settings(argv: list[str]) -> InitializeSettings:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     add_common_arguments(parser)
-    add_tuning_arguments(parser, max_evals=50, threads=0)
+    add_tuning_arguments(parser, INITIAL_TUNING)
+    add_registry_arguments(parser)
     parser.add_argument(
         "--download",
         action="store_true",
         help="fetch the data from UCI instead of the bundled copy (digests checked either way)",
     )
     parser.add_argument("--force", action="store_true", help="train a new version even if one already serves")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment")
-    parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL, help="MLflow registered model")
-    parser.add_argument("--keep-versions", type=int, default=20, help="model versions kept in the store")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--keep-versions",
+        type=int,
+        default=default(InitializeSettings, "keep_versions"),
+        help="model versions kept in the store",
+    )
+    return parser
+
+
+def parse_settings(argv: list[str]) -> InitializeSettings:
+    args = build_parser().parse_args(argv)
     return InitializeSettings(
         common=common_from_args(args),
         tuning=tuning_from_args(args),
@@ -44,5 +53,4 @@ def parse_settings(argv: list[str]) -> InitializeSettings:
 
 
 if __name__ == "__main__":
-    settings = parse_settings(sys.argv[1:])
-    sys.exit(run_service("initialize", run, settings))
+    sys.exit(run_service("initialize", run, parse_settings(sys.argv[1:])))

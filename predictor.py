@@ -5,58 +5,78 @@ from __future__ import annotations
 import argparse
 import sys
 
-from utils.predictor_service import run
+from predict.service import run
 from utils.service import run_service
-from utils.settings import PredictorSettings, add_common_arguments, common_from_args, positive_int
+from utils.settings import (
+    PredictorSettings,
+    add_common_arguments,
+    add_registry_arguments,
+    common_from_args,
+    default,
+    positive_int,
+)
 
 
-def parse_settings(argv: list[str]) -> PredictorSettings:
-    defaults = PredictorSettings(common=None)
+def build_parser() -> argparse.ArgumentParser:
+    def d(name: str):
+        return default(PredictorSettings, name)
+
     parser = argparse.ArgumentParser(description=__doc__)
     add_common_arguments(parser)
+    add_registry_arguments(parser)
     parser.add_argument(
         "--retrain-every",
         type=positive_int,
-        default=defaults.retrain_every,
+        default=d("retrain_every"),
         help="labelled observations between retrain requests (counted over all predictors)",
     )
-    parser.add_argument("--group-id", default=defaults.group_id, help="consumer group of the predictors")
+    parser.add_argument("--group-id", default=d("group_id"), help="consumer group of the predictors")
+    parser.add_argument("--max-batch", type=positive_int, default=d("max_batch"), help="most records scored per poll")
     parser.add_argument(
-        "--max-batch", type=positive_int, default=defaults.max_batch, help="most records scored per poll"
+        "--poll-timeout-ms",
+        type=positive_int,
+        default=d("poll_timeout_ms"),
+        help="longest wait of one poll for requests",
     )
     parser.add_argument(
         "--max-message-bytes",
         type=positive_int,
-        default=defaults.max_message_bytes,
-        help="larger requests are answered with error too_large",
+        default=d("max_message_bytes"),
+        help="larger requests are answered with error too_large, before they are parsed",
     )
-    parser.add_argument("--metrics-port", type=int, default=defaults.metrics_port, help="Prometheus /metrics (0: off)")
+    parser.add_argument("--metrics-port", type=int, default=d("metrics_port"), help="Prometheus /metrics (0: off)")
     parser.add_argument(
-        "--live-window", type=positive_int, default=defaults.live_window, help="labelled requests in live quality"
+        "--live-window", type=positive_int, default=d("live_window"), help="labelled requests in live quality"
     )
     parser.add_argument(
-        "--report-interval", type=float, default=defaults.report_interval_s, help="seconds between live reports"
+        "--report-interval", type=float, default=d("report_interval_s"), help="seconds between live reports"
     )
     parser.add_argument(
         "--model-source",
         choices=("local", "mlflow"),
-        default=defaults.model_source,
+        default=d("model_source"),
         help="where versions come from: the --model-store folder, or the MLflow registry (cached in it)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_settings(argv: list[str]) -> PredictorSettings:
+    args = build_parser().parse_args(argv)
     return PredictorSettings(
         common=common_from_args(args),
         group_id=args.group_id,
         retrain_every=args.retrain_every,
         max_batch=args.max_batch,
+        poll_timeout_ms=args.poll_timeout_ms,
         max_message_bytes=args.max_message_bytes,
         metrics_port=args.metrics_port,
         live_window=args.live_window,
         report_interval_s=args.report_interval,
+        experiment=args.experiment,
         model_source=args.model_source,
+        registered_model=args.registered_model,
     )
 
 
 if __name__ == "__main__":
-    settings = parse_settings(sys.argv[1:])
-    sys.exit(run_service("predictor", run, settings))
+    sys.exit(run_service("predictor", run, parse_settings(sys.argv[1:])))

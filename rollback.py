@@ -1,4 +1,4 @@
-"""Roll the predictors back (or forward) to a model version that is in the store."""
+"""Serve a model version that is in the store (an earlier one, usually): every predictor swaps to it."""
 
 from __future__ import annotations
 
@@ -7,17 +7,26 @@ import sys
 
 from train.rollback import run
 from utils.service import run_service
-from utils.settings import RollbackSettings, add_common_arguments, common_from_args
+from utils.settings import RollbackSettings, add_common_arguments, add_registry_arguments, common_from_args
 
 
-def parse_settings(argv: list[str]) -> RollbackSettings:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("version", type=int, help="model version to serve (see models/ or MLflow)")
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    return RollbackSettings(common=common_from_args(args), version=args.version)
+    add_registry_arguments(parser)
+    return parser
+
+
+def parse_settings(argv: list[str]) -> RollbackSettings:
+    args = build_parser().parse_args(argv)
+    return RollbackSettings(
+        common=common_from_args(args),
+        version=args.version,
+        experiment=args.experiment,
+        registered_model=args.registered_model,
+    )
 
 
 if __name__ == "__main__":
-    settings = parse_settings(sys.argv[1:])
-    sys.exit(run_service("rollback", run, settings))
+    sys.exit(run_service("rollback", run, parse_settings(sys.argv[1:])))

@@ -6,31 +6,40 @@ import argparse
 import sys
 from pathlib import Path
 
-from utils.sample_client import run
+from sample.client import run
 from utils.service import run_service
-from utils.settings import SampleAppSettings, add_common_arguments, common_from_args
+from utils.settings import SampleAppSettings, add_common_arguments, common_from_args, default
 
 
-def parse_settings(argv: list[str]) -> SampleAppSettings:
-    defaults = SampleAppSettings(common=None)
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     add_common_arguments(parser)
-    parser.add_argument("--n", type=int, default=defaults.n, help="users to send")
+    parser.add_argument("--n", type=int, default=default(SampleAppSettings, "n"), help="users to send")
     parser.add_argument(
-        "--rate", type=float, default=defaults.rate, help="requests per second (0: as fast as possible)"
+        "--rate",
+        type=float,
+        default=default(SampleAppSettings, "rate"),
+        help="requests per second (0: as fast as possible)",
     )
     parser.add_argument(
         "--timeout",
         type=float,
-        default=defaults.timeout_s,
+        default=default(SampleAppSettings, "timeout_s"),
         help="seconds to wait for outstanding answers after the last request",
     )
     parser.add_argument(
-        "--start", type=int, default=defaults.start, help="first row of the streamed half of adult.test"
+        "--start",
+        type=int,
+        default=default(SampleAppSettings, "start"),
+        help="first row of the streamed half of adult.test",
     )
     parser.add_argument("--summary-json", type=Path, default=None, help="also write the summary to this file")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_settings(argv: list[str]) -> SampleAppSettings:
+    args = build_parser().parse_args(argv)
     return SampleAppSettings(
         common=common_from_args(args),
         n=args.n,
@@ -43,5 +52,4 @@ def parse_settings(argv: list[str]) -> SampleAppSettings:
 
 
 if __name__ == "__main__":
-    settings = parse_settings(sys.argv[1:])
-    sys.exit(run_service("sample_app", run, settings))
+    sys.exit(run_service("sample_app", run, parse_settings(sys.argv[1:])))

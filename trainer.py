@@ -5,46 +5,51 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train.trainer_service import run
+from train.service import run
 from utils.service import run_service
 from utils.settings import (
-    DEFAULT_EXPERIMENT,
-    DEFAULT_REGISTERED_MODEL,
+    RETRAIN_TUNING,
     TrainerSettings,
     add_common_arguments,
+    add_registry_arguments,
     add_tuning_arguments,
     common_from_args,
+    default,
     positive_int,
     tuning_from_args,
 )
 
 
-def parse_settings(argv: list[str]) -> TrainerSettings:
-    defaults = TrainerSettings(common=None, tuning=None)
+def build_parser() -> argparse.ArgumentParser:
+    def d(name: str):
+        return default(TrainerSettings, name)
+
     parser = argparse.ArgumentParser(description=__doc__)
     add_common_arguments(parser)
-    # One thread by default: the predictor keeps the other core while a retrain runs.
-    add_tuning_arguments(parser, max_evals=10, threads=1)
-    parser.add_argument("--group-id", default=defaults.group_id, help="consumer group of the trainer")
+    add_tuning_arguments(parser, RETRAIN_TUNING)
+    add_registry_arguments(parser)
+    parser.add_argument("--group-id", default=d("group_id"), help="consumer group of the trainer")
     parser.add_argument(
         "--promotion-tolerance",
         type=float,
-        default=defaults.promotion_tolerance,
+        default=d("promotion_tolerance"),
         help="largest holdout-AUC drop that still promotes a new model",
     )
     parser.add_argument(
         "--max-observations",
         type=positive_int,
-        default=defaults.max_observations,
+        default=d("max_observations"),
         help="newest labelled observations used per retrain (bounds memory)",
     )
-    parser.add_argument("--metrics-port", type=int, default=defaults.metrics_port, help="Prometheus /metrics (0: off)")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment")
-    parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL, help="MLflow registered model")
+    parser.add_argument("--metrics-port", type=int, default=d("metrics_port"), help="Prometheus /metrics (0: off)")
     parser.add_argument(
-        "--keep-versions", type=int, default=defaults.keep_versions, help="model versions kept in the store"
+        "--keep-versions", type=int, default=d("keep_versions"), help="model versions kept in the store"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_settings(argv: list[str]) -> TrainerSettings:
+    args = build_parser().parse_args(argv)
     return TrainerSettings(
         common=common_from_args(args),
         tuning=tuning_from_args(args),
@@ -59,5 +64,4 @@ def parse_settings(argv: list[str]) -> TrainerSettings:
 
 
 if __name__ == "__main__":
-    settings = parse_settings(sys.argv[1:])
-    sys.exit(run_service("trainer", run, settings))
+    sys.exit(run_service("trainer", run, parse_settings(sys.argv[1:])))

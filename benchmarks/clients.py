@@ -1,5 +1,5 @@
 """Micro-benchmark of the two Kafka client libraries behind the project's interface: kafka-python and
-the confluent-kafka adapter (utils/confluent_client.py), with the same kafka-python-style options.
+confluent-kafka, both through the project's interface (utils/kafka/), with the same options.
 
 For each client, on fresh topics of the running broker:
   produce  N records of ~400 bytes, then flush (records/s, send of the first to the last acknowledgement;
@@ -16,6 +16,7 @@ Prints a table and writes benchmarks/results/clients.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -26,42 +27,31 @@ from pathlib import Path
 import confluent_kafka
 import kafka
 import numpy as np
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
 
-from utils.confluent_client import create_confluent_consumer, create_confluent_producer
-from utils.kafka_io import assign_from_end
+from utils.kafka.clients import CLIENTS, create_admin, create_consumer, create_producer
+from utils.kafka.interface import ConsumerOptions, Partition, ProducerOptions, TopicSpec
+from utils.kafka.reading import assign_from_end
 from utils.settings import KafkaSettings, Topics, read_environment
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CLIENTS = ("kafka-python", "confluent")
 PARTITIONS = Topics().partitions()[Topics().app_messages]  # as the predictor's input topic
-# What utils/kafka_io.py gives every producer and consumer; loadgen's overrides for the bulk producer.
-PRODUCER_OPTIONS = {"acks": "all", "enable_idempotence": True, "linger_ms": 1}
-BULK_OPTIONS = {"linger_ms": 2, "batch_size": 64 * 1024}
-CONSUMER_OPTIONS = {
-    "group_id": None,
-    "enable_auto_commit": False,
-    "auto_offset_reset": "earliest",
-    "session_timeout_ms": 10000,
-    "heartbeat_interval_ms": 3000,
-    "max_poll_records": 500,
-}
+# The services' producer and consumer options; the load generator's for the bulk producer.
+PRODUCER_OPTIONS: dict = {}
+BULK_OPTIONS = {"linger_ms": 2, "batch_bytes": 64 * 1024}
+CONSUMER_OPTIONS: dict[str, int] = {"max_poll_records": 500}
 WARMUP = 20
 
 
 def make_producer(client: str, kafka_settings: KafkaSettings, **overrides):
-    options = {"client_id": f"bench-{client}", **PRODUCER_OPTIONS, **overrides}
-    if client == "kafka-python":
-        return KafkaProducer(**kafka_settings.client_config(), **options)
-    return create_confluent_producer(kafka_settings.client_config(), **options)
+    settings = dataclasses.replace(kafka_settings, client=client)
+    return create_producer(settings, ProducerOptions(f"bench-{client}", **{**PRODUCER_OPTIONS, **overrides}))
 
 
 def make_consumer(client: str, kafka_settings: KafkaSettings):
-    options = {"client_id": f"bench-{client}", **CONSUMER_OPTIONS}
-    if client == "kafka-python":
-        return KafkaConsumer(**kafka_settings.client_config(), **options)
-    return create_confluent_consumer(kafka_settings.client_config(), **options)
+    settings = dataclasses.replace(kafka_settings, client=client)
+    return create_consumer(
+        settings, ConsumerOptions(f"bench-{client}", max_poll_records=CONSUMER_OPTIONS["max_poll_records"])
+    )
 
 
 def payloads(count: int, size: int) -> list[bytes]:
@@ -73,26 +63,26 @@ def payloads(count: int, size: int) -> list[bytes]:
 
 def throughput(client: str, kafka_settings: KafkaSettings, topic: str, records: list[bytes]) -> dict:
     producer = make_producer(client, kafka_settings, **BULK_OPTIONS)
-    producer.send(topic, value=b"warm-up").get(timeout=30)  # connected, topic metadata known: not timed
+    producer.send(topic, b"warm-up").result(timeout_s=30)  # connected, topic metadata known: not timed
     started = time.perf_counter()
     for seq, value in enumerate(records):
-        producer.send(topic, value=value, key=str(seq).encode())
+        producer.send(topic, value, str(seq).encode())
     producer.flush()
     produce_s = time.perf_counter() - started
-    producer.close(timeout=10)
+    producer.close(timeout_s=10)
 
     consumer = make_consumer(client, kafka_settings)
-    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    partitions = [Partition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
+    consumer.seek_to_beginning(partitions)
     received, polls = 0, 0
     started = time.perf_counter()
     deadline = started + 300
     while received < len(records) + 1 and time.perf_counter() < deadline:
-        received += sum(len(batch) for batch in consumer.poll(timeout_ms=100).values())
+        received += len(consumer.poll(0.1))
         polls += 1
     consume_s = time.perf_counter() - started
-    consumer.close(autocommit=False)
+    consumer.close()
     assert received == len(records) + 1, f"{client}: consumed {received} of {len(records) + 1}"
     return {
         "produce_per_s": round(len(records) / produce_s),
@@ -110,16 +100,16 @@ def echo_latency(client: str, kafka_settings: KafkaSettings, topic: str, samples
     for seq in range(WARMUP + samples):
         value = f"echo-{seq:06d}".encode().ljust(size, b" ")
         started = time.perf_counter()
-        producer.send(topic, value=value)
+        producer.send(topic, value)
         arrived = False
         while not arrived and time.perf_counter() - started < 10:
-            arrived = any(r.value == value for batch in consumer.poll(timeout_ms=100).values() for r in batch)
+            arrived = any(r.value == value for r in consumer.poll(0.1))
         assert arrived, f"{client}: echo {seq} not received"
         if seq >= WARMUP:
             latencies.append((time.perf_counter() - started) * 1000)
         time.sleep(0.005)  # low rate: one record in flight at a time, ~150/s at most
-    producer.close(timeout=10)
-    consumer.close(autocommit=False)
+    producer.close(timeout_s=10)
+    consumer.close()
     values = np.array(latencies)
     return {
         "echo_p50_ms": round(float(np.percentile(values, 50)), 2),
@@ -137,19 +127,16 @@ def main() -> None:
     args = parser.parse_args()
     kafka_settings = KafkaSettings(bootstrap_servers=read_environment()["bootstrap_servers"])
     records = payloads(args.records, args.size)
-    admin = KafkaAdminClient(**kafka_settings.client_config(), client_id="bench-admin")
+    admin = create_admin(kafka_settings, "bench-admin")
     results: dict[str, dict] = {}
     try:
         for client in args.clients.split(","):
             prefix = f"bench-clients-{uuid.uuid4().hex[:8]}-"
             bulk, echo = prefix + "bulk", prefix + "echo"
-            admin.create_topics([NewTopic(bulk, PARTITIONS, 1), NewTopic(echo, 1, 1)])
-            try:
-                print(f"{client}: {args.records} records of {args.size} bytes...", flush=True)
-                results[client] = throughput(client, kafka_settings, bulk, records)
-                results[client] |= echo_latency(client, kafka_settings, echo, args.samples, args.size)
-            finally:
-                admin.delete_topics([bulk, echo])
+            admin.create_topics([TopicSpec(bulk, PARTITIONS), TopicSpec(echo, 1)])
+            print(f"{client}: {args.records} records of {args.size} bytes...", flush=True)
+            results[client] = throughput(client, kafka_settings, bulk, records)
+            results[client] |= echo_latency(client, kafka_settings, echo, args.samples, args.size)
     finally:
         admin.close()
     print_table(results)

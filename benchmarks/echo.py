@@ -7,10 +7,9 @@ import argparse
 import signal
 import threading
 
-from kafka import TopicPartition
-from kafka.structs import OffsetAndMetadata
-
-from utils.kafka_io import create_consumer, create_producer, subscribe
+from utils.kafka.clients import create_consumer, create_producer
+from utils.kafka.interface import ConsumerOptions, ProducerOptions
+from utils.kafka.offsets import commit_offsets
 from utils.settings import add_common_arguments, common_from_args
 
 
@@ -21,26 +20,21 @@ def main() -> None:
     common = common_from_args(parser.parse_args())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    producer = create_producer(common.kafka, "echo")
-    consumer = create_consumer(common.kafka, "echo", parser.parse_args().group_id, max_poll_records=500)
-    subscribe(consumer, common.topics.app_messages)
+    producer = create_producer(common.kafka, ProducerOptions("echo"))
+    consumer = create_consumer(common.kafka, ConsumerOptions("echo", parser.parse_args().group_id))
+    consumer.subscribe(common.topics.app_messages)
     print("echo ready", flush=True)
     try:
         while not stop.is_set():
-            polled = consumer.poll(timeout_ms=100)
-            offsets = {}
-            for partition, records in polled.items():
-                for record in records:
-                    producer.send(common.topics.predictions, key=record.key, value=record.value)
-                offsets[TopicPartition(partition.topic, partition.partition)] = OffsetAndMetadata(
-                    records[-1].offset + 1, "", -1
-                )
-            if offsets:
+            records = consumer.poll(0.1)
+            for record in records:
+                producer.send(common.topics.predictions, record.value or b"", record.key)
+            if records:
                 producer.flush()
-                consumer.commit(offsets)
+                consumer.commit(commit_offsets(records))
     finally:
-        consumer.close(autocommit=False)
-        producer.close(timeout=5)
+        consumer.close()
+        producer.close(timeout_s=5)
 
 
 if __name__ == "__main__":

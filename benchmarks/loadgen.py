@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from kafka import KafkaConsumer
 
-from utils.kafka_io import assign_from_end, create_consumer, create_producer
+from utils.kafka.clients import create_consumer, create_producer
+from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
+from utils.kafka.reading import assign_from_end
 from utils.messages import PredictionRequest, encode
 from utils.settings import KafkaSettings, Topics
 
@@ -37,9 +39,8 @@ class LoadResult:
         latency = (self.received_at - self.sent_at)[~np.isnan(self.received_at)] * 1000
         if not len(latency):
             return {"p50": None, "p95": None, "p99": None, "max": None}
-        return {f"p{q}": round(float(np.percentile(latency, q)), 2) for q in (50, 95, 99)} | {
-            "max": round(float(latency.max()), 2)
-        }
+        figures: dict[str, float | None] = {f"p{q}": round(float(np.percentile(latency, q)), 2) for q in (50, 95, 99)}
+        return figures | {"max": round(float(latency.max()), 2)}
 
     def throughput(self) -> float:
         done = self.received_at[~np.isnan(self.received_at)]
@@ -59,7 +60,7 @@ def run_load(
     payloads: list[bytes],
     rate: float,
     drain_timeout_s: float = 60.0,
-    during: callable = None,
+    during: Callable[[float], None] | None = None,
 ) -> LoadResult:
     """Send `payloads` at `rate` per second (0: as fast as possible) and wait for their answers.
     `during(elapsed_s)` is called from the sending loop, e.g. to trigger model swaps."""
@@ -67,12 +68,12 @@ def run_load(
     sent_at = np.full(count, np.nan)
     received_at = np.full(count, np.nan)
     result = LoadResult(0, sent_at, received_at)
-    consumer: KafkaConsumer = create_consumer(kafka, "loadgen", group_id=None, fetch_max_wait_ms=10)
+    consumer = create_consumer(kafka, ConsumerOptions("loadgen", fetch_max_wait_ms=10))
     assign_from_end(consumer, topics.predictions)
     done = threading.Event()
     receiver = threading.Thread(target=_receive, args=(consumer, result, done), daemon=True)
     receiver.start()
-    producer = create_producer(kafka, "loadgen", linger_ms=2, batch_size=64 * 1024)
+    producer = create_producer(kafka, ProducerOptions("loadgen", linger_ms=2, batch_bytes=64 * 1024))
     started = time.perf_counter()
     for seq, payload in enumerate(payloads):
         if rate > 0:
@@ -80,7 +81,7 @@ def run_load(
             if delay > 0:
                 time.sleep(delay)
         sent_at[seq] = time.perf_counter()
-        producer.send(topics.app_messages, value=payload)
+        producer.send(topics.app_messages, payload)
         result.sent = seq + 1
         if during is not None and seq % 100 == 0:
             during(time.perf_counter() - started)
@@ -90,19 +91,20 @@ def run_load(
         time.sleep(0.05)
     done.set()
     receiver.join(timeout=5)
-    producer.close(timeout=5)
+    producer.close(timeout_s=5)
     consumer.close()
     return result
 
 
-def _receive(consumer: KafkaConsumer, result: LoadResult, done: threading.Event) -> None:
+def _receive(consumer: Consumer, result: LoadResult, done: threading.Event) -> None:
     import json
 
     while not done.is_set():
-        for records in consumer.poll(timeout_ms=50).values():
+        records = consumer.poll(0.05)
+        if records:
             now = time.perf_counter()
             for record in records:
-                answer = json.loads(record.value)
+                answer = json.loads(record.value or b"{}")
                 seq = int(answer["request_id"].rsplit("-", 1)[1])
                 result.answers += 1
                 if np.isnan(result.received_at[seq]):

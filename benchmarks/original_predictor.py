@@ -13,9 +13,11 @@ import threading
 import pandas as pd
 
 from utils.features import CATEGORICAL_FIELDS, CROSSED_FIELDS, FEATURE_NAMES, NUMERIC_COLUMNS, crossed_name
-from utils.kafka_io import create_consumer, create_producer, subscribe
+from utils.kafka.clients import create_consumer, create_producer
+from utils.kafka.interface import ConsumerOptions, ProducerOptions
+from utils.kafka.offsets import commit_offsets
 from utils.model_store import ModelStore
-from utils.scoring import load_scorer
+from utils.scoring import DECISION_THRESHOLD, load_scorer
 from utils.settings import add_common_arguments, common_from_args
 
 
@@ -26,20 +28,21 @@ def main() -> None:
     args = parser.parse_args()
     common = common_from_args(args)
     store = ModelStore(common.model_store)
-    scorer = load_scorer(store, store.current_version())
+    scorer = load_scorer(store, store.require(store.current_version()))
     ranges, categories = scorer.preprocessor.numeric_ranges, scorer.preprocessor.categories
     codes = {name: {value: code for code, value in enumerate(values, start=1)} for name, values in categories.items()}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    producer = create_producer(common.kafka, "original")
-    consumer = create_consumer(common.kafka, "original", args.group_id, enable_auto_commit=True)
-    subscribe(consumer, common.topics.app_messages)
+    producer = create_producer(common.kafka, ProducerOptions("original"))
+    consumer = create_consumer(common.kafka, ConsumerOptions("original", args.group_id))
+    consumer.subscribe(common.topics.app_messages)
     print("original ready", flush=True)
     try:
         while not stop.is_set():
-            for records in consumer.poll(timeout_ms=100).values():
+            records = consumer.poll(0.1)
+            if records:
                 for record in records:
-                    message = json.loads(record.value)
+                    message = json.loads(record.value or b"{}")
                     row = pd.DataFrame([message["data"]])
                     for name in NUMERIC_COLUMNS:
                         low, high = ranges[name]
@@ -53,15 +56,16 @@ def main() -> None:
                     probability = float(scorer.booster.predict(row[list(FEATURE_NAMES)])[0])
                     answer = {
                         "request_id": message["request_id"],
-                        "prediction": int(probability >= 0.5),
+                        "prediction": int(probability >= DECISION_THRESHOLD),
                         "probability": probability,
                         "model_version": scorer.version,
                     }
-                    producer.send(common.topics.predictions, key=record.key, value=json.dumps(answer).encode())
+                    producer.send(common.topics.predictions, json.dumps(answer).encode(), record.key)
                     producer.flush()
+                consumer.commit(commit_offsets(records))  # the original auto-committed every few seconds
     finally:
         consumer.close()
-        producer.close(timeout=5)
+        producer.close(timeout_s=5)
 
 
 if __name__ == "__main__":

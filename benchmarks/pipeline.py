@@ -31,7 +31,9 @@ from pathlib import Path
 
 from benchmarks.loadgen import LoadResult, build_payloads, run_load
 from utils.data import frame_to_records, load_test, split_test
-from utils.kafka_io import create_producer, ensure_topics
+from utils.kafka.clients import create_producer
+from utils.kafka.interface import ProducerOptions
+from utils.kafka.topics import ensure_topics
 from utils.messages import TrainingCompleted, encode
 from utils.model_store import ModelStore
 from utils.settings import DEFAULT_MODEL_STORE, KafkaSettings, Topics, read_environment
@@ -42,7 +44,7 @@ COMMANDS = {
     "predictor": ["predictor.py"],
     "original": ["-m", "benchmarks.original_predictor"],
     "echo": ["-m", "benchmarks.echo"],
-    # The same two programs on librdkafka (utils/confluent_client.py) instead of kafka-python.
+    # The same two programs on librdkafka (utils/kafka/confluent.py) instead of kafka-python.
     "predictor-confluent": ["predictor.py", "--kafka-client", "confluent"],
     "echo-confluent": ["-m", "benchmarks.echo", "--kafka-client", "confluent"],
 }
@@ -184,21 +186,21 @@ def start(mode: str, prefix: str, store: ModelStore, workdir: Path) -> subproces
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{mode} did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
-    process.log_path = log_path
+    process.log_path = log_path  # type: ignore[attr-defined]  # where the benchmark reads the swaps
     return process
 
 
 def hot_swap(kafka, topics, plan, records, process) -> dict:
     """Announce versions 2, 3, 4 during sustained load; the predictor loads each in the background."""
     rate, seconds = plan["swap_rate"], plan["swap_seconds"]
-    producer = create_producer(kafka, "bench-swap")
+    producer = create_producer(kafka, ProducerOptions("bench-swap"))
     pending = [(seconds * 0.25, 2), (seconds * 0.5, 3), (seconds * 0.75, 4)]
 
     def trigger(elapsed: float) -> None:
         while pending and elapsed >= pending[0][0]:
             _, version = pending.pop(0)
             message = TrainingCompleted(version, True, {}, 0, 0)
-            producer.send(topics.retrain, value=encode(message.to_dict()))
+            producer.send(topics.retrain, encode(message.to_dict()))
             producer.flush()
 
     result: LoadResult = run_load(

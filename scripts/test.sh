@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: start the local broker (unless KAFKA_BOOTSTRAP_SERVERS names a reachable one), run
-# lint and the whole test suite (unit + integration), then stop the broker if this script started it.
+# `make lint` (ruff check, ruff format --check, mypy) and the whole test suite (unit, contract,
+# integration), then stop the broker if this script started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/broker_env.sh
@@ -13,5 +14,5 @@ fi
 stop_broker() { if [[ $started_broker == 1 ]]; then bash scripts/kafka.sh stop; fi; }
 trap stop_broker EXIT
 
-.venv/bin/ruff check .
+make --no-print-directory lint
 .venv/bin/python -m pytest tests "$@"

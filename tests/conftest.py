@@ -1,3 +1,8 @@
+import os
+import socket
+import subprocess
+from pathlib import Path
+
 import lightgbm as lgb
 import pytest
 
@@ -5,6 +10,18 @@ from train.tune import make_dataset
 from utils.data import frame_columns, load_train
 from utils.features import Preprocessor
 from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
+
+
+def require_broker() -> None:
+    """Fail at once, saying what to do, when the session's broker is not there."""
+    host, port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError as error:
+        pytest.fail(f"no Kafka broker at {BOOTSTRAP} ({error}): run `make kafka-up` or `make test`")
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +35,47 @@ def small_model_files() -> dict[str, bytes]:
         MODEL_FILE: booster.model_to_string().encode(),
         PREPROCESSOR_FILE: preprocessor.to_json().encode(),
     }
+
+
+class PrivateBroker:
+    """A second local broker, started with scripts/kafka.sh on its own ports and state folder, for
+    tests that stop the broker or need its SASL listener."""
+
+    def __init__(self, state_dir: Path, base_port: int):
+        self.env = {
+            **os.environ,
+            "KAFKA_STATE_DIR": str(state_dir),
+            "KAFKA_PORT": str(base_port),
+            "KAFKA_CONTROLLER_PORT": str(base_port + 1),
+            "KAFKA_SASL_PORT": str(base_port + 2),
+        }
+        self.bootstrap = f"localhost:{base_port}"
+        self.sasl_bootstrap = f"localhost:{base_port + 2}"
+
+    def _script(self, command: str) -> None:
+        result = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def start(self) -> None:
+        self._script("start")
+
+    def stop(self) -> None:
+        self._script("stop")
+
+
+# Below Linux's ephemeral range (32768-60999): a port in it can be taken at any moment by the local
+# end of some outgoing connection, and the broker then fails to bind.
+@pytest.fixture(scope="session")
+def private_broker(tmp_path_factory):
+    broker = PrivateBroker(
+        tmp_path_factory.mktemp("private-broker"), base_port=int(os.environ.get("PRIVATE_BROKER_PORT", "29192"))
+    )
+    broker.start()
+    yield broker
+    broker.stop()

@@ -15,7 +15,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from utils.features import MISSING_VALUES
-from utils.messages import CATEGORICAL_FIELDS, FEATURE_FIELDS, NUMERIC_FIELDS
+from utils.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, NUMERIC_FIELDS
+from utils.scoring import DECISION_THRESHOLD
 
 PSI_MODERATE = 0.1
 PSI_WARNING = 0.2
@@ -91,7 +92,10 @@ def feature_drift(reference: pd.DataFrame, new: pd.DataFrame) -> dict[str, float
 
 
 def prediction_shift(
-    reference_probabilities: ArrayLike, new_probabilities: ArrayLike, bins: int = 10, threshold: float = 0.5
+    reference_probabilities: ArrayLike,
+    new_probabilities: ArrayLike,
+    bins: int = 10,
+    threshold: float = DECISION_THRESHOLD,
 ) -> dict[str, float]:
     """How the model's answers moved, which needs no labels: PSI of the predicted probability over `bins`
     equal bins of [0, 1], and the change (new - reference) of the mean probability and of the share of

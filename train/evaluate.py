@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
+from utils.scoring import DECISION_THRESHOLD
 
-def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float = DECISION_THRESHOLD
+) -> dict[str, float]:
     predictions = (probabilities >= threshold).astype(np.int64)
     return {
         "auc": float(roc_auc_score(labels, probabilities)),

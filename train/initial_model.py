@@ -6,6 +6,7 @@ import logging
 import threading
 
 from train.pipeline import train_version
+from train.promotion import make_current
 from train.tracking import Tracker
 from utils.data import load_test, load_train, split_test
 from utils.model_store import ModelStore
@@ -40,7 +41,7 @@ def run(settings: InitializeSettings, stop: threading.Event) -> int:
         extra_evaluations={"adult_test": test},
         should_stop=stop.is_set,
     )
-    store.set_current(trained.version)
+    make_current(store, trained.version, settings.common.tracking_uri, settings.registered_model)
     store.prune(settings.keep_versions)
     log.info(
         "initial model ready version=%s adult_test_auc=%.4f holdout_auc=%.4f store=%s",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
+import numpy as np
 import pandas as pd
 
 from train.evaluate import classification_metrics, prefixed
@@ -109,5 +110,5 @@ def train_version(
 
 
 def evaluate(booster: lgb.Booster, preprocessor: Preprocessor, frame: pd.DataFrame) -> dict[str, float]:
-    probabilities = booster.predict(preprocessor.transform(frame_columns(frame)))
+    probabilities = np.asarray(booster.predict(preprocessor.transform(frame_columns(frame))))
     return classification_metrics(frame["label"].to_numpy(), probabilities)

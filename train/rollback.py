@@ -1,13 +1,18 @@
-"""Serve an earlier model version again: verify it, point CURRENT at it, tell the predictors."""
+"""Serve an earlier model version again: verify it, make it current, tell the predictors."""
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
-from train.tracking import point_champion_at
-from utils.kafka_io import create_producer, flush_or_wait, wait_for_broker
-from utils.messages import TrainingCompleted, encode
+from train.promotion import make_current
+from train.tracking import record_rollback
+from utils.kafka.clients import create_producer
+from utils.kafka.health import flush_or_wait
+from utils.kafka.interface import ProducerOptions
+from utils.kafka.topics import wait_for_broker
+from utils.messages import ModelRolledBack, encode
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import load_scorer
 from utils.settings import RollbackSettings
@@ -16,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def run(settings: RollbackSettings, stop: threading.Event) -> int:
+    """0 once the rollback is announced; 2 if the version cannot serve."""
     store = ModelStore(settings.common.model_store)
     try:
         load_scorer(store, settings.version)  # refuse a version that would not serve
@@ -23,26 +29,19 @@ def run(settings: RollbackSettings, stop: threading.Event) -> int:
         log.error("cannot roll back: %s (versions in the store: %s)", error, store.versions())
         return 2
     previous = store.current_version()
-    store.set_current(settings.version)
-    metadata = store.metadata(settings.version)
     wait_for_broker(settings.common.kafka, settings.common.topics, stop)
-    producer = create_producer(settings.common.kafka, "rollback")
+    make_current(store, settings.version, settings.common.tracking_uri, settings.registered_model)
+    producer = create_producer(settings.common.kafka, ProducerOptions("rollback"))
     try:
-        message = TrainingCompleted(
-            settings.version,
-            True,
-            metadata["metrics"],
-            metadata["trained_rows"],
-            metadata.get("observations_end_offset", 0),
-        )
-        producer.send(settings.common.topics.retrain, value=encode(message.to_dict()))
+        message = ModelRolledBack(settings.version, previous, f"rollback-{socket.gethostname()}")
+        producer.send(settings.common.topics.retrain, encode(message.to_dict()))
         flush_or_wait(producer, stop, "rollback announcement")
     finally:
-        producer.close(timeout=10)
+        producer.close(timeout_s=10)
     try:
-        point_champion_at(settings.common.tracking_uri, settings.registered_model, settings.version)
-    except Exception as error:  # the registry is a record; serving has already moved
-        log.warning("MLflow champion alias not moved error=%r", error)
+        record_rollback(settings.common.tracking_uri, settings.experiment, previous, settings.version)
+    except Exception as error:  # MLflow is a record here; serving has moved already
+        log.warning("rollback not recorded in MLflow error=%r", error)
     log.info(
         "rolled back from_version=%s to_version=%s; predictors swap on the announcement", previous, settings.version
     )

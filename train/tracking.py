@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import lightgbm as lgb
 
 from train.tune import Trial
-from utils.mlflow_source import ARTIFACT, CHAMPION_ALIAS
+from utils.model_store import CHAMPION_ALIAS, REGISTRY_ARTIFACT
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ def local_artifact_root(tracking_uri: str) -> Path | None:
 
 
 def point_champion_at(tracking_uri: str, registered_model: str, store_version: int) -> None:
-    """Move the champion alias to the registry version of a store version (used by rollback)."""
+    """Move the champion alias to the registry version of a store version, so that
+    `models:/<name>@champion` is what serves (called by train/promotion.py only)."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -38,6 +39,17 @@ def point_champion_at(tracking_uri: str, registered_model: str, store_version: i
         return
     client.set_registered_model_alias(registered_model, CHAMPION_ALIAS, matches[0].version)
     log.info("champion alias moved registry_version=%s store_version=%s", matches[0].version, store_version)
+
+
+def record_rollback(tracking_uri: str, experiment: str, previous: int | None, version: int) -> None:
+    """A run tagged trigger=rollback, so that the experiment shows who moved serving and when."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    tags = {"trigger": "rollback", "store_version": str(version), "replaces_version": str(previous)}
+    with mlflow.start_run(run_name=f"rollback-to-v{version}", tags=tags):
+        pass
 
 
 class Tracker:
@@ -82,7 +94,7 @@ class Tracker:
         mlflow.log_params({f"best_{name}": value for name, value in params.items()})
         mlflow.log_metrics(dict(metrics))
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
-        mlflow.log_artifacts(str(version_dir), artifact_path=ARTIFACT)
+        mlflow.log_artifacts(str(version_dir), artifact_path=REGISTRY_ARTIFACT)
         info = mlflow.lightgbm.log_model(
             booster,
             name="model",
@@ -93,8 +105,5 @@ class Tracker:
         client = mlflow.MlflowClient()
         for key, value in tags.items():
             client.set_model_version_tag(self.registered_model, registry_version, key, str(value))
-        if str(tags.get("promoted", True)) == "True":
-            # The alias follows promotions, so `models:/<name>@champion` is what serves.
-            client.set_registered_model_alias(self.registered_model, CHAMPION_ALIAS, registry_version)
         log.info("mlflow model registered name=%s registry_version=%s", self.registered_model, registry_version)
         return registry_version

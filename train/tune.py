@@ -104,7 +104,7 @@ def cross_validate(params: Mapping[str, Any], dataset: lgb.Dataset, threads: int
         seed=seed,
         callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
     )
-    losses = history["valid binary_logloss-mean"]
+    losses = list(history["valid binary_logloss-mean"])  # type: ignore[arg-type]  # lgb.cv: lists of floats
     return float(losses[-1]), len(losses)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from utils.messages import FEATURE_FIELDS, LABEL_FIELD, LABELS
+from utils.schema import FEATURE_FIELDS, LABEL_FIELD, LABELS
 
 log = logging.getLogger(__name__)
 

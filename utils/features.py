@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from utils.messages import CATEGORICAL_FIELDS, NUMERIC_FIELDS
+from utils.schema import CATEGORICAL_FIELDS, NUMERIC_FIELDS
 
 FORMAT_VERSION = 1
 UNKNOWN_CODE = 0
@@ -41,13 +41,13 @@ class PreprocessorFormatError(ValueError):
 
 def add_crossed_columns(columns: Columns) -> dict[str, list]:
     """The crossed features, as strings 'a|b'; a missing part makes the cross missing."""
-    crossed = {}
+    crossed: dict[str, list] = {}
     for pair in CROSSED_FIELDS:
         left, right = columns[pair[0]], columns[pair[1]]
         crossed[crossed_name(pair)] = [
             None if a in MISSING_VALUES or b in MISSING_VALUES else f"{a}|{b}" for a, b in zip(left, right, strict=True)
         ]
-    return {**columns, **crossed}
+    return {**{name: list(values) for name, values in columns.items()}, **crossed}
 
 
 @dataclass(frozen=True)

@@ -8,62 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MAX_REQUEST_ID_LENGTH = 128
-MAX_TEXT_LENGTH = 100
-LABEL_FIELD = "income_bracket"
-
-# (lowest, highest) accepted value of each numeric field: generous bounds around the census data,
-# tight enough to reject typos such as an age of 4000.
-NUMERIC_FIELDS: dict[str, tuple[float, float]] = {
-    "age": (0, 130),
-    "fnlwgt": (0, 1e8),
-    "education_num": (0, 30),
-    "capital_gain": (0, 1e7),
-    "capital_loss": (0, 1e7),
-    "hours_per_week": (0, 168),
-}
-CATEGORICAL_FIELDS: tuple[str, ...] = (
-    "workclass",
-    "education",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "gender",
-    "native_country",
+from utils.schema import (
+    LABEL_FIELD,
+    MAX_REQUEST_ID_LENGTH,
+    MessageError,
+    read_label,
+    read_request_id,
+    validate_features,
 )
-FEATURE_FIELDS: tuple[str, ...] = (
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education_num",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "gender",
-    "capital_gain",
-    "capital_loss",
-    "hours_per_week",
-    "native_country",
-)
-LABELS = {"<=50K": 0, "<=50K.": 0, ">50K": 1, ">50K.": 1}
-
-
-class MessageError(ValueError):
-    """A payload that does not follow its schema. `code` is stable; `message` is for humans."""
-
-    def __init__(self, code: str, message: str, request_id: str | None = None):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.request_id = request_id
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:
@@ -71,7 +28,10 @@ def encode(payload: Mapping[str, Any]) -> bytes:
 
 
 def decode_object(raw: bytes | None) -> dict:
-    """Bytes -> JSON object, or MessageError saying why not."""
+    """Bytes -> JSON object, or MessageError saying why not.
+
+    NaN, Infinity and -Infinity (which Python's json.dumps writes) are read as floats, so that the
+    schema can name the field that holds one instead of refusing the whole record."""
     if raw is None:
         raise MessageError("empty_message", "the record has no value")
     try:
@@ -81,27 +41,32 @@ def decode_object(raw: bytes | None) -> dict:
             "invalid_encoding", f"the value is not UTF-8 text ({error.reason} at byte {error.start})"
         ) from error
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
         raise MessageError("invalid_json", f"the value is not valid JSON ({error})") from error
-    except ValueError as error:
-        raise MessageError("invalid_json", str(error)) from error
     if not isinstance(payload, dict):
         raise MessageError("not_an_object", f"expected a JSON object, got {type(payload).__name__}")
     return payload
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"the value contains {name}, which is not valid JSON")
+# A top-level "request_id" string near either end of an oversized record: enough to answer it
+# `too_large` without parsing megabytes. An id that is not found there makes it a dead letter.
+_REQUEST_ID = re.compile(rb'"request_id"\s*:\s*("(?:[^"\\]|\\.){1,%d}")' % (MAX_REQUEST_ID_LENGTH * 6))
+PEEK_BYTES = 4096
 
 
-def read_request_id(payload: Mapping[str, Any]) -> str:
-    request_id = payload.get("request_id")
-    if not isinstance(request_id, str) or not request_id.strip():
-        raise MessageError("missing_request_id", "request_id must be a non-empty string")
-    if len(request_id) > MAX_REQUEST_ID_LENGTH:
-        raise MessageError("missing_request_id", f"request_id is longer than {MAX_REQUEST_ID_LENGTH} characters")
-    return request_id
+def peek_request_id(raw: bytes) -> str | None:
+    """The request id of a record too large to parse, if one can be read from its first or last
+    PEEK_BYTES bytes; None otherwise."""
+    for window in (raw[:PEEK_BYTES], raw[-PEEK_BYTES:]):
+        found = _REQUEST_ID.search(window)
+        if found is None:
+            continue
+        try:
+            return read_request_id({"request_id": json.loads(found.group(1))})
+        except (ValueError, MessageError):
+            return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -134,50 +99,6 @@ class PredictionRequest:
         except MessageError as error:
             error.request_id = request_id
             raise
-
-
-def validate_features(data: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [name for name in FEATURE_FIELDS if name not in data]
-    if missing:
-        raise MessageError("missing_field", f"data lacks {missing}")
-    unknown = sorted(set(data) - set(FEATURE_FIELDS) - {LABEL_FIELD})
-    if unknown:
-        raise MessageError("unknown_field", f"data has unknown field(s) {unknown}; expected {list(FEATURE_FIELDS)}")
-    features: dict[str, Any] = {}
-    for name, (low, high) in NUMERIC_FIELDS.items():
-        value = data[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise MessageError("invalid_type", f"{name} must be a number, got {type(value).__name__} {_preview(value)}")
-        if not math.isfinite(value) or not low <= value <= high:
-            raise MessageError("out_of_range", f"{name} must be between {low:g} and {high:g}, got {value!r}")
-        features[name] = float(value)
-    for name in CATEGORICAL_FIELDS:
-        value = data[name]
-        if value is not None and not isinstance(value, str):
-            raise MessageError(
-                "invalid_type", f"{name} must be a string or null, got {type(value).__name__} {_preview(value)}"
-            )
-        if value is not None and len(value) > MAX_TEXT_LENGTH:
-            raise MessageError("out_of_range", f"{name} is longer than {MAX_TEXT_LENGTH} characters")
-        # A null or unseen category is valid: the preprocessor maps it to its "unknown" code.
-        features[name] = value.strip() if value is not None else None
-    return features
-
-
-def read_label(data: Mapping[str, Any]) -> int | None:
-    label = data.get(LABEL_FIELD)
-    if label is None:
-        return None
-    if isinstance(label, str) and label.strip() in LABELS:
-        return LABELS[label.strip()]
-    if label in (0, 1) and not isinstance(label, float | bool):
-        return int(label)
-    raise MessageError("invalid_label", f"{LABEL_FIELD} must be '<=50K', '>50K', 0 or 1, got {_preview(label)}")
-
-
-def _preview(value: Any, limit: int = 40) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -280,6 +201,7 @@ class DeadLetter:
 RETRAIN_REQUESTED = "retrain_requested"
 TRAINING_COMPLETED = "training_completed"
 MODEL_REFUSED = "model_refused"
+MODEL_ROLLED_BACK = "model_rolled_back"
 
 
 @dataclass(frozen=True)
@@ -322,7 +244,29 @@ class ModelRefused:
         return asdict(self)
 
 
-ControlMessage = RetrainRequest | TrainingCompleted | ModelRefused
+@dataclass(frozen=True)
+class ModelRolledBack:
+    """An operator made an earlier (or any verified) version the serving one: predictors swap to it."""
+
+    version: int
+    previous_version: int | None = None
+    requested_by: str = ""
+    event: str = field(default=MODEL_ROLLED_BACK, init=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ControlMessage = RetrainRequest | TrainingCompleted | ModelRefused | ModelRolledBack
+
+
+def serving_version(message: ControlMessage) -> int | None:
+    """The version predictors must serve after this control message, or None if it changes nothing."""
+    if isinstance(message, TrainingCompleted) and message.promoted:
+        return message.version
+    if isinstance(message, ModelRolledBack):
+        return message.version
+    return None
 
 
 def control_from_dict(payload: Mapping[str, Any]) -> ControlMessage:
@@ -337,6 +281,13 @@ def control_from_dict(payload: Mapping[str, Any]) -> ControlMessage:
                 metrics={str(k): float(v) for k, v in dict(payload.get("metrics", {})).items()},
                 trained_rows=int(payload["trained_rows"]),
                 observations_end_offset=int(payload["observations_end_offset"]),
+            )
+        if event == MODEL_ROLLED_BACK:
+            previous = payload.get("previous_version")
+            return ModelRolledBack(
+                int(payload["version"]),
+                None if previous is None else int(previous),
+                str(payload.get("requested_by", "")),
             )
         if event == MODEL_REFUSED:
             return ModelRefused(int(payload["version"]), str(payload["reason"]), str(payload.get("refused_by", "")))

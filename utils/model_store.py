@@ -31,6 +31,10 @@ POINTER_FILE = "CURRENT"
 HISTORY_FILE = "HISTORY"  # every version ever made current, one per line, oldest first
 VERSION_DIR = re.compile(r"^[1-9][0-9]*$")
 TEMP_PREFIX = ".incoming-"
+# How a store version appears in the MLflow registry: its folder is logged as this artifact of its
+# training run, and the registry alias that follows promotions.
+REGISTRY_ARTIFACT = "model_store_version"
+CHAMPION_ALIAS = "champion"
 
 
 class ModelStoreError(RuntimeError):
@@ -49,6 +53,12 @@ class ModelStore:
     def latest_version(self) -> int | None:
         versions = self.versions()
         return versions[-1] if versions else None
+
+    def require(self, version: int | None) -> int:
+        """`version`, or ModelStoreError if there is none (an empty store: run initialize.py)."""
+        if version is None:
+            raise ModelStoreError(f"no model version in {self.root}: run `python initialize.py` first")
+        return version
 
     def current_version(self) -> int | None:
         try:

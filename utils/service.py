@@ -5,34 +5,43 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from utils.data import DataIntegrityError
-from utils.kafka_io import BrokerUnavailable, KafkaAuthenticationError
+from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed
 from utils.logs import configure_logging
+from utils.settings import CommonSettings
 from utils.shutdown import StopRequested, stop_on_signals
 
 log = logging.getLogger(__name__)
-Settings = TypeVar("Settings")
 
 EXIT_CONFIGURATION = 2  # e.g. bad data files, no model yet
-EXIT_AUTHENTICATION = 3
+EXIT_ACCESS_DENIED = 3  # wrong credentials, untrusted certificate, or an ACL that forbids the job
+
+
+class ServiceSettings(Protocol):
+    @property
+    def common(self) -> CommonSettings: ...
+
+
+Settings = TypeVar("Settings", bound=ServiceSettings)
 
 
 def run_service(name: str, run: Callable[[Settings, threading.Event], int], settings: Settings) -> int:
+    """Configure logging, turn SIGINT/SIGTERM into a stop event, run, and map failures to exit codes."""
     configure_logging(settings.common.log_level, name, settings.common.log_format)
     stop = stop_on_signals()
     try:
         return run(settings, stop)
-    except KafkaAuthenticationError as error:
+    except AuthenticationFailed as error:
         log.error("authentication failed, stopping: %s", error)
-        return EXIT_AUTHENTICATION
+        return EXIT_ACCESS_DENIED
+    except AuthorizationFailed as error:
+        log.error("access denied, stopping: %s", error)
+        return EXIT_ACCESS_DENIED
     except DataIntegrityError as error:
         log.error("data check failed: %s", error)
         return EXIT_CONFIGURATION
     except StopRequested as error:
         log.info("stopped: %s", error)
-        return 0
-    except BrokerUnavailable as error:
-        log.info("stopped before the broker answered: %s", error)
         return 0

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +21,7 @@ DEFAULT_ARTIFACT_ROOT = PROJECT_ROOT / "mlartifacts"
 DEFAULT_MODEL_STORE = PROJECT_ROOT / "models"
 DEFAULT_EXPERIMENT = "adult-income"
 DEFAULT_REGISTERED_MODEL = "adult-income-lightgbm"
+DEFAULT_KEEP_VERSIONS = 20
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -35,27 +37,7 @@ class KafkaSettings:
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
-    client: str = "kafka-python"  # or "confluent": librdkafka via utils/confluent_client.py
-
-    def client_config(self) -> dict:
-        """Keyword arguments shared by every kafka-python client."""
-        config: dict = {
-            "bootstrap_servers": self.bootstrap_servers.split(","),
-            "security_protocol": self.security_protocol,
-            # kafka-python backs off up to 30 s between reconnects; after an outage we want the
-            # services back within seconds of the broker.
-            "reconnect_backoff_max_ms": 2000,
-        }
-        optional = {
-            "sasl_mechanism": self.sasl_mechanism,
-            "sasl_plain_username": self.sasl_username,
-            "sasl_plain_password": self.sasl_password,
-            "ssl_cafile": self.ssl_cafile,
-            "ssl_certfile": self.ssl_certfile,
-            "ssl_keyfile": self.ssl_keyfile,
-        }
-        config.update({key: value for key, value in optional.items() if value})
-        return config
+    client: str = "kafka-python"  # or "confluent": librdkafka (utils/kafka/confluent.py)
 
 
 @dataclass(frozen=True)
@@ -113,14 +95,20 @@ class TuningSettings:
     seed: int = 42
 
 
+# The first model gets a thorough search on every core; a retrain a shorter one on one thread, so
+# that the predictor keeps the other core while it runs.
+INITIAL_TUNING = TuningSettings(max_evals=50, threads=0)
+RETRAIN_TUNING = TuningSettings(max_evals=10, threads=1)
+
+
 @dataclass(frozen=True)
 class InitializeSettings:
     common: CommonSettings
-    tuning: TuningSettings
+    tuning: TuningSettings = INITIAL_TUNING
     download: bool = False
     experiment: str = DEFAULT_EXPERIMENT
     registered_model: str = DEFAULT_REGISTERED_MODEL
-    keep_versions: int = 20
+    keep_versions: int = DEFAULT_KEEP_VERSIONS
     force: bool = False
 
 
@@ -143,14 +131,14 @@ class PredictorSettings:
 @dataclass(frozen=True)
 class TrainerSettings:
     common: CommonSettings
-    tuning: TuningSettings
+    tuning: TuningSettings = RETRAIN_TUNING
     group_id: str = "trainer"
     promotion_tolerance: float = 0.005
     max_observations: int = 1_000_000  # newest observations used per retrain (bounds memory)
     metrics_port: int = 8001
     experiment: str = DEFAULT_EXPERIMENT
     registered_model: str = DEFAULT_REGISTERED_MODEL
-    keep_versions: int = 20
+    keep_versions: int = DEFAULT_KEEP_VERSIONS
 
 
 @dataclass(frozen=True)
@@ -168,10 +156,22 @@ class SampleAppSettings:
 class RollbackSettings:
     common: CommonSettings
     version: int
+    experiment: str = DEFAULT_EXPERIMENT  # where the rollback is recorded as a run
     registered_model: str = DEFAULT_REGISTERED_MODEL
 
 
-def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
+def default(settings_class: type, name: str) -> Any:
+    """The default of one field of a settings class: flags take their defaults from here, so each
+    default is written once, in the dataclass."""
+    for item in fields(settings_class):
+        if item.name == name:
+            if item.default is MISSING:
+                raise KeyError(f"{settings_class.__name__}.{name} has no default")
+            return item.default
+    raise KeyError(f"{settings_class.__name__} has no field {name}")
+
+
+def read_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The only place that reads environment variables."""
     env = os.environ if env is None else env
     return {
@@ -239,7 +239,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]
     parser.add_argument(
         "--model-store",
         type=Path,
-        default=Path(values["model_store"]),
+        default=Path(values["model_store"] or DEFAULT_MODEL_STORE),
         help="folder of model versions (env MODEL_STORE_DIR)",
     )
     parser.add_argument("--log-format", default=values["log_format"], choices=("text", "json"), help="(env LOG_FORMAT)")
@@ -248,16 +248,23 @@ def add_common_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]
     )
 
 
-def add_tuning_arguments(parser: argparse.ArgumentParser, max_evals: int, threads: int) -> None:
+def add_tuning_arguments(parser: argparse.ArgumentParser, defaults: TuningSettings) -> None:
     parser.add_argument(
         "--hyper",
-        default="hyperopt",
+        default=defaults.hyper,
         choices=("hyperopt", "skopt", "hyperparameterhunter"),
         help="search library; hyperparameterhunter is an alias of skopt (see README)",
     )
-    parser.add_argument("--max-evals", type=positive_int, default=max_evals, help="tuning trials")
-    parser.add_argument("--threads", type=int, default=threads, help="LightGBM threads (0: all cores)")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-evals", type=positive_int, default=defaults.max_evals, help="tuning trials")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="LightGBM threads (0: all cores)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the search and of LightGBM")
+
+
+def add_registry_arguments(parser: argparse.ArgumentParser, experiment: bool = True) -> None:
+    """Where a service finds or records models in MLflow."""
+    if experiment:
+        parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment")
+    parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL, help="MLflow registered model")
 
 
 def positive_int(text: str) -> int:

@@ -1,8 +1,6 @@
 import json
 import os
 import shutil
-import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -10,9 +8,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.integration.processes import ROOT, ServiceProcess, run_script
-
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
+from tests.conftest import BOOTSTRAP, require_broker
+from tests.integration.processes import ServiceProcess, run_script
 
 
 def pytest_collection_modifyitems(items):
@@ -23,11 +20,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session", autouse=True)
 def broker_is_up():
-    host, port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=3).close()
-    except OSError as error:
-        pytest.fail(f"no Kafka broker at {BOOTSTRAP} ({error}): run `make kafka-up` or `make test`")
+    require_broker()
 
 
 def base_env(root: Path, prefix: str, bootstrap: str = BOOTSTRAP) -> dict[str, str]:
@@ -141,50 +134,6 @@ def pipeline(tmp_path, initialized):
     world = Pipeline(tmp_path, initialized)
     yield world
     world.stop_all()
-
-
-class PrivateBroker:
-    """A second local broker, started with scripts/kafka.sh on its own ports and state folder, for
-    tests that stop the broker or need its SASL listener."""
-
-    def __init__(self, state_dir: Path, base_port: int):
-        self.env = {
-            **os.environ,
-            "KAFKA_STATE_DIR": str(state_dir),
-            "KAFKA_PORT": str(base_port),
-            "KAFKA_CONTROLLER_PORT": str(base_port + 1),
-            "KAFKA_SASL_PORT": str(base_port + 2),
-        }
-        self.bootstrap = f"localhost:{base_port}"
-        self.sasl_bootstrap = f"localhost:{base_port + 2}"
-
-    def _script(self, command: str) -> None:
-        result = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-
-    def start(self) -> None:
-        self._script("start")
-
-    def stop(self) -> None:
-        self._script("stop")
-
-
-# Below Linux's ephemeral range (32768-60999): a port in it can be taken at any moment by the local
-# end of some outgoing connection, and the broker then fails to bind.
-@pytest.fixture(scope="session")
-def private_broker(tmp_path_factory):
-    broker = PrivateBroker(
-        tmp_path_factory.mktemp("private-broker"), base_port=int(os.environ.get("PRIVATE_BROKER_PORT", "29192"))
-    )
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.fixture

@@ -69,6 +69,7 @@ def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
     mlflow.set_tracking_uri(pipeline.env["MLFLOW_TRACKING_URI"])
     client = MlflowClient()
     experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    assert experiment is not None
     rejected = client.search_runs([experiment.experiment_id], "tags.promoted = 'False'")
     assert len(rejected) == 1 and rejected[0].data.tags["store_version"] == "2"
     # Flipped labels do not move the features, but they do move what the model is asked to learn:

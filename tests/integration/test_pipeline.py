@@ -1,17 +1,22 @@
 """The whole pipeline on the real broker: initialize -> predictor + trainer processes -> sample app.
 
-Users are streamed in three phases of 50 labelled requests with --retrain-every 50, waiting for
-each hot swap in between, so the versions in the answers are known exactly."""
+It runs once per Kafka client library. Users are streamed in three phases of 50 labelled requests
+with --retrain-every 50, waiting for each hot swap in between, so the versions in the answers are
+known exactly."""
 
 from collections import Counter
 
 import mlflow
+import pytest
 from mlflow import MlflowClient
 
+from utils.kafka.clients import CLIENTS
 from utils.settings import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL
 
 
-def test_predictions_retrains_and_hot_swaps(pipeline):
+@pytest.mark.parametrize("client", CLIENTS)
+def test_predictions_retrains_and_hot_swaps(pipeline, client):
+    pipeline.env["KAFKA_CLIENT"] = client  # every process of this test: predictor, trainer, sample app
     predictor = pipeline.start_predictor("--retrain-every", "50")
     trainer = pipeline.start_trainer("--promotion-tolerance", "1.0")
 

@@ -82,6 +82,7 @@ def test_two_predictors_share_the_load_and_both_swap(pipeline):
     champion = client.get_model_version_by_alias(DEFAULT_REGISTERED_MODEL, "champion")
     assert champion.tags["store_version"] == str(latest)
     experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    assert experiment is not None
     serving = client.search_runs([experiment.experiment_id], "tags.trigger = 'serving'")
     assert {run.data.tags["store_version"] for run in serving} >= {"1", str(latest)}
     history = client.get_metric_history(serving[0].info.run_id, "live_served")

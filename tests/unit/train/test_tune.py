@@ -23,7 +23,7 @@ def training():
 )
 def test_each_library_runs_its_trials(training, hyper, library):
     matrix, labels = training
-    seen = []
+    seen: list = []
     result = tune(matrix, labels, TuningSettings(hyper=hyper, max_evals=3, threads=1), on_trial=seen.append)
     assert result.library == library
     assert len(result.trials) == 3 == len(seen)

@@ -14,101 +14,41 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
 
 import pandas as pd
-from kafka import TopicPartition
-from kafka.errors import KafkaError
 
 from train.drift import PSI_WARNING, drifted, feature_drift, prediction_shift
+from train.observations import observations_frame, read_observations
 from train.pipeline import train_version
+from train.promotion import holdout_gate, make_current, record_champion, should_make_current
 from train.tracking import Tracker
 from utils import metrics
 from utils.data import frame_to_records, load_test, load_train, split_test
-from utils.kafka_io import (
-    BrokerHealth,
-    create_consumer,
-    create_producer,
-    flush_or_wait,
-    is_fatal,
-    poll_records,
-    subscribe,
-    wait_for_broker,
+from utils.kafka.clients import create_consumer, create_producer
+from utils.kafka.health import BrokerHealth, flush_or_wait
+from utils.kafka.interface import (
+    Consumer,
+    ConsumerOptions,
+    FatalKafkaError,
+    KafkaError,
+    Partition,
+    Producer,
+    ProducerOptions,
+    Record,
 )
-from utils.messages import (
-    FEATURE_FIELDS,
-    MessageError,
-    Observation,
-    RetrainRequest,
-    TrainingCompleted,
-    control_from_dict,
-    decode_object,
-    encode,
-)
+from utils.kafka.offsets import commit_offsets
+from utils.kafka.topics import wait_for_broker
+from utils.messages import RetrainRequest, TrainingCompleted, control_from_dict, decode_object, encode
 from utils.metrics import serve_metrics
 from utils.model_store import ModelStore
+from utils.schema import MessageError
 from utils.scoring import load_scorer
-from utils.settings import KafkaSettings, TrainerSettings
+from utils.settings import TrainerSettings
 from utils.shutdown import StopRequested
 
 log = logging.getLogger(__name__)
 
-OBSERVATION_READ_TIMEOUT_MS = 60000
 MIN_DRIFT_ROWS = 200  # PSI on fewer rows is mostly noise
-
-
-def read_observations(kafka: KafkaSettings, topic: str, end_offset: int, max_count: int) -> list[Observation]:
-    """The last `max_count` valid observations before `end_offset`, once per request id (a replayed
-    batch may have written one twice). Raises KafkaError if the log cannot be read that far."""
-    consumer = create_consumer(
-        kafka, "trainer-observations", group_id=None, consumer_timeout_ms=OBSERVATION_READ_TIMEOUT_MS
-    )
-    partition = TopicPartition(topic, 0)
-    by_request: dict[str, Observation] = {}
-    next_offset = 0
-    try:
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        next_offset = max(consumer.position(partition), end_offset - max_count)
-        consumer.seek(partition, next_offset)
-        for record in consumer if next_offset < end_offset else ():
-            if record.offset >= end_offset:
-                break
-            next_offset = record.offset + 1
-            try:
-                observation = Observation.from_dict(decode_object(record.value))
-                by_request[observation.request_id] = observation
-            except MessageError as error:
-                log.warning("skipping unreadable observation offset=%s error=%s", record.offset, error)
-            if next_offset >= end_offset:
-                break
-    finally:
-        consumer.close(autocommit=False)
-    if next_offset < end_offset:
-        raise KafkaError(f"read {topic} up to offset {next_offset} of {end_offset} before timing out")
-    return list(by_request.values())
-
-
-def observations_frame(observations: list[Observation]) -> pd.DataFrame:
-    rows = [{**{name: obs.features[name] for name in FEATURE_FIELDS}, "label": obs.label} for obs in observations]
-    frame = pd.DataFrame(rows, columns=[*FEATURE_FIELDS, "label"])
-    # A null category is a missing value, spelt as in the census files.
-    return frame.fillna("?") if len(frame) else frame
-
-
-def auc_gate(champion_metrics: Mapping[str, float], tolerance: float):
-    """Champion/challenger: promote unless the holdout AUC drops by more than `tolerance`."""
-    champion_auc = float(champion_metrics["holdout_auc"])
-
-    def decide(metrics: Mapping[str, float]) -> tuple[bool, str]:
-        challenger_auc = float(metrics["holdout_auc"])
-        promoted = challenger_auc >= champion_auc - tolerance
-        verdict = "not worse" if promoted else "worse"
-        return promoted, (
-            f"holdout AUC {challenger_auc:.4f} vs champion {champion_auc:.4f}: {verdict} than the tolerance {tolerance}"
-        )
-
-    return decide
 
 
 class TrainerService:
@@ -131,13 +71,16 @@ class TrainerService:
             self.settings.common.tracking_uri, self.settings.experiment, self.settings.registered_model
         )
         serve_metrics(self.settings.metrics_port)
-        self.producer = create_producer(kafka, self.instance)
+        self.producer: Producer = create_producer(kafka, ProducerOptions(self.instance))
         # A retrain may outlast the default 5-minute poll interval; the group must not evict us.
-        self.consumer = create_consumer(
-            kafka, self.instance, self.settings.group_id, max_poll_records=100, max_poll_interval_ms=3_600_000
+        self.consumer: Consumer = create_consumer(
+            kafka,
+            ConsumerOptions(
+                self.instance, self.settings.group_id, max_poll_records=100, max_poll_interval_ms=3_600_000
+            ),
         )
         try:
-            subscribe(self.consumer, self.topics.retrain)
+            self.consumer.subscribe(self.topics.retrain)
             self.store.remove_incomplete()
             self.finish_latest()
             log.info(
@@ -149,9 +92,8 @@ class TrainerService:
             )
             self._serve()
         finally:
-            self.consumer.close(autocommit=False)
-            self.producer.flush(timeout=10)
-            self.producer.close(timeout=10)
+            self.consumer.close()
+            self.producer.close(timeout_s=10)
             log.info("trainer stopped")
         return 0
 
@@ -164,7 +106,7 @@ class TrainerService:
 
     def _serve_once(self) -> bool:
         """Handle one poll's requests; False once the service must stop."""
-        records = poll_records(self.consumer, 1000)
+        records = self.consumer.poll(1.0)
         requests = []
         for record in records:
             try:
@@ -179,25 +121,25 @@ class TrainerService:
         try:
             if requests:
                 self.retrain(max(r.observations_end_offset for r in requests), coalesced=len(requests))
-            self.consumer.commit()
+            self.consumer.commit(commit_offsets(records))
         except StopRequested:
             log.info("retrain abandoned: stopping; the request stays uncommitted and will be redone")
             return False
         except KafkaError as error:
-            if is_fatal(error):
+            if isinstance(error, FatalKafkaError):
                 raise
             log.warning("retrain not acknowledged, will replay error=%r", error)
             self._rewind(records)
         return True
 
     def retrain(self, end_offset: int, coalesced: int = 1) -> None:
-        latest = self.store.latest_version()
+        latest = self.store.require(self.store.latest_version())
         latest_metadata = self.store.metadata(latest)
         if latest_metadata.get("observations_end_offset", 0) >= end_offset:
             log.info("retrain already covered end_offset=%s by_version=%s", end_offset, latest)
             self.finish_latest()
             return
-        champion = self.store.current_version()
+        champion = self.store.require(self.store.current_version())
         champion_metadata = self.store.metadata(champion)
         observations = read_observations(
             self.settings.common.kafka, self.topics.observations, end_offset, self.settings.max_observations
@@ -230,7 +172,7 @@ class TrainerService:
             },
             warm_start=champion_metadata.get("params"),
             should_stop=self.stop.is_set,
-            promotion_gate=auc_gate(champion_metadata["metrics"], self.settings.promotion_tolerance),
+            promotion_gate=holdout_gate(champion_metadata["metrics"], self.settings.promotion_tolerance),
             extra_metrics=drift,
         )
         metrics.RETRAIN_SECONDS.observe(time.monotonic() - started)
@@ -266,18 +208,20 @@ class TrainerService:
         }
 
     def finish_latest(self) -> None:
-        """Promote (if its gate said so) and announce the newest version. Idempotent: safe to repeat
-        after a crash at any point. A version that was current once is not promoted again, so a
-        rollback survives a trainer restart."""
-        latest = self.store.latest_version()
+        """Make the newest version current (if its gate promoted it and it never was) and announce it.
+        Idempotent: safe to repeat after a crash at any point."""
+        latest = self.store.require(self.store.latest_version())
         metadata = self.store.metadata(latest)
-        if metadata.get("promoted", True) and latest not in self.store.promotion_history():
-            self.store.set_current(latest)
+        registry = (self.settings.common.tracking_uri, self.settings.registered_model)
+        if should_make_current(latest, metadata, self.store.promotion_history()):
+            make_current(self.store, latest, *registry)
         serving = self.store.current_version() == latest
+        if serving:
+            record_champion(latest, *registry)  # again: a crash may have come between the two
         message = TrainingCompleted(
             latest, serving, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
         )
-        self.producer.send(self.topics.retrain, value=encode(message.to_dict()))
+        self.producer.send(self.topics.retrain, encode(message.to_dict()))
         flush_or_wait(self.producer, self.stop, "training completed")
         log.info(
             "training completed announced version=%s promoted=%s holdout_auc=%.4f",
@@ -286,8 +230,8 @@ class TrainerService:
             metadata["metrics"]["holdout_auc"],
         )
 
-    def _rewind(self, records) -> None:
-        for partition in {TopicPartition(r.topic, r.partition) for r in records}:
+    def _rewind(self, records: list[Record]) -> None:
+        for partition in {Partition(r.topic, r.partition) for r in records}:
             committed = self.consumer.committed(partition)
             self.consumer.seek(partition, committed if committed is not None else 0)
 

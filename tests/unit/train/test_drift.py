@@ -15,7 +15,7 @@ from train.drift import (
     psi,
 )
 from utils.data import load_test, load_train
-from utils.messages import FEATURE_FIELDS
+from utils.schema import FEATURE_FIELDS
 
 
 @pytest.fixture(scope="module")

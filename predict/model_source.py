@@ -12,12 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from utils.model_store import ModelStore, ModelStoreError
+from utils.model_store import CHAMPION_ALIAS, REGISTRY_ARTIFACT, ModelStore, ModelStoreError
 
 log = logging.getLogger(__name__)
-
-ARTIFACT = "model_store_version"
-CHAMPION_ALIAS = "champion"
 
 
 class MlflowModelSource:
@@ -53,9 +50,9 @@ class MlflowModelSource:
         staging = Path(tempfile.mkdtemp(prefix=".download-", dir=self.cache.root))
         try:
             self.mlflow.artifacts.download_artifacts(
-                run_id=matches[0].run_id, artifact_path=ARTIFACT, dst_path=str(staging)
+                run_id=matches[0].run_id, artifact_path=REGISTRY_ARTIFACT, dst_path=str(staging)
             )
-            (staging / ARTIFACT).rename(self.cache.path_of(version))
+            (staging / REGISTRY_ARTIFACT).rename(self.cache.path_of(version))
         except (OSError, self.mlflow.exceptions.MlflowException) as error:
             raise ModelStoreError(f"version {version}: download from MLflow failed ({error})") from error
         finally:

@@ -6,8 +6,8 @@ import pytest
 
 from utils.messages import (
     DeadLetter,
-    MessageError,
     ModelRefused,
+    ModelRolledBack,
     Observation,
     Prediction,
     PredictionError,
@@ -18,7 +18,10 @@ from utils.messages import (
     control_from_dict,
     decode_object,
     encode,
+    peek_request_id,
+    serving_version,
 )
+from utils.schema import MessageError
 
 VALID = {
     "age": 39,
@@ -50,7 +53,6 @@ def with_data(**changes):
         (b"{not json", "invalid_json"),
         (b"[1, 2]", "not_an_object"),
         (b'"text"', "not_an_object"),
-        (b'{"a": NaN}', "invalid_json"),
         (None, "empty_message"),
     ],
 )
@@ -139,10 +141,42 @@ def test_answer_round_trip(answer):
         RetrainRequest(50, "predictor-1"),
         TrainingCompleted(2, True, {"holdout_auc": 0.92}, 32611, 50),
         ModelRefused(3, "checksum mismatch", "predictor-1"),
+        ModelRolledBack(1, 2, "rollback-host"),
+        ModelRolledBack(4),
     ],
 )
 def test_control_round_trip(message):
     assert control_from_dict(decode_object(encode(message.to_dict()))) == message
+
+
+@pytest.mark.parametrize(
+    "message, version",
+    [
+        (TrainingCompleted(2, True, {}, 1, 0), 2),
+        (TrainingCompleted(2, False, {}, 1, 0), None),
+        (ModelRolledBack(1, 2), 1),
+        (RetrainRequest(50), None),
+        (ModelRefused(3, "bad"), None),
+    ],
+)
+def test_which_control_messages_make_predictors_swap(message, version):
+    assert serving_version(message) == version
+
+
+@pytest.mark.parametrize(
+    "raw, request_id",
+    [
+        (b'{"request_id": "abc", "data": {"x": "' + b"y" * 9000 + b'"}}', "abc"),
+        (b'{"data": {"x": "' + b"y" * 9000 + b'"}, "request_id": "at-end"}', "at-end"),
+        (b'{"request_id": "esc\\"aped", "data": 1}', 'esc"aped'),
+        (b'{"data": {"x": "' + b"y" * 9000 + b'"}, "other": 1}', None),
+        (b'{"request_id": 42}', None),
+        (b'{"request_id": ""}', None),
+        (b"\xff" * 10000, None),
+    ],
+)
+def test_request_id_of_a_record_too_large_to_parse(raw, request_id):
+    assert peek_request_id(raw) == request_id
 
 
 @pytest.mark.parametrize("payload", [{"event": "nope"}, {"event": "retrain_requested"}, {}])

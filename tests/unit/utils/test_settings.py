@@ -2,6 +2,7 @@ import argparse
 
 import pytest
 
+from utils.kafka.kafka_python import client_config
 from utils.settings import KafkaSettings, add_common_arguments, common_from_args
 
 
@@ -34,7 +35,7 @@ def test_password_never_in_repr():
         security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN", sasl_username="u", sasl_password="s3cret"
     )
     assert "s3cret" not in repr(settings)
-    assert settings.client_config()["sasl_plain_password"] == "s3cret"
+    assert client_config(settings)["sasl_plain_password"] == "s3cret"
 
 
 def test_tracking_uri_default_is_a_local_sqlite_file():

@@ -9,6 +9,8 @@ from collections import deque
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from utils.scoring import DECISION_THRESHOLD
+
 EPSILON = 1e-15
 
 
@@ -28,7 +30,7 @@ class LiveQuality:
 
     def _add(self, probabilities: np.ndarray, labels: list[int | None]) -> None:
         self.served += len(probabilities)
-        self.predictions.extend(int(p >= 0.5) for p in probabilities)
+        self.predictions.extend(int(p >= DECISION_THRESHOLD) for p in probabilities)
         for probability, label in zip(probabilities, labels, strict=True):
             if label is not None:
                 self.labels.append(label)
@@ -46,7 +48,7 @@ class LiveQuality:
             metrics["positive_rate"] = float(np.mean(predictions))
         if len(labels):
             probabilities = np.clip(probabilities, EPSILON, 1 - EPSILON)
-            metrics["accuracy"] = float(np.mean((probabilities >= 0.5) == labels))
+            metrics["accuracy"] = float(np.mean((probabilities >= DECISION_THRESHOLD) == labels))
             metrics["log_loss"] = float(
                 -np.mean(labels * np.log(probabilities) + (1 - labels) * np.log(1 - probabilities))
             )

@@ -42,7 +42,7 @@ class ModelSwapper:
 
     def poll_loaded(self) -> list[LoadResult]:
         """Results finished since the last call; successful ones are already swapped in."""
-        results = []
+        results: list[LoadResult] = []
         while True:
             try:
                 result = self._loaded.get_nowait()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
+from predict.live_quality import LiveQuality
 from utils import metrics
-from utils.live_quality import LiveQuality
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class ServingReporter:
         self._logged_at: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._report_forever, name="serving-report", daemon=True)
-        self._client = None
+        self._client: Any = None  # an MlflowClient once connected; mlflow is imported lazily
 
     def start(self) -> None:
         if self.tracking_uri:
@@ -47,12 +48,12 @@ class ServingReporter:
     def _connect(self) -> None:
         import mlflow
 
+        assert self.tracking_uri is not None
         mlflow.set_tracking_uri(self.tracking_uri)
-        self._client = mlflow.MlflowClient()
-        experiment = self._client.get_experiment_by_name(self.experiment)
-        self._experiment_id = (
-            experiment.experiment_id if experiment else self._client.create_experiment(self.experiment)
-        )
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment_by_name(self.experiment)
+        self._experiment_id = experiment.experiment_id if experiment else client.create_experiment(self.experiment)
+        self._client = client
 
     def for_version(self, version: int) -> LiveQuality:
         if version not in self.quality:

@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 
 import utils.metrics  # noqa: F401  (registers the pipeline's metrics)
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "monitoring" / "grafana-dashboard.json"
+DASHBOARD = Path(__file__).resolve().parents[3] / "monitoring" / "grafana-dashboard.json"
 SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
 
 

@@ -16,23 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from utils.data import frame_to_records, load_test, split_test
-from utils.kafka_io import (
-    assign_from_end,
-    create_consumer,
-    create_producer,
-    flush_or_wait,
-    poll_records,
-    wait_for_broker,
-)
-from utils.messages import (
-    MessageError,
-    Prediction,
-    PredictionError,
-    PredictionRequest,
-    answer_from_dict,
-    decode_object,
-    encode,
-)
+from utils.kafka.clients import create_consumer, create_producer
+from utils.kafka.health import flush_or_wait
+from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
+from utils.kafka.reading import assign_from_end
+from utils.kafka.topics import wait_for_broker
+from utils.messages import Prediction, PredictionError, PredictionRequest, answer_from_dict, decode_object, encode
+from utils.schema import MessageError
 from utils.settings import SampleAppSettings
 
 log = logging.getLogger(__name__)
@@ -97,8 +87,8 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
     rows = frame_to_records(stream)
     labels = stream["label"].tolist()
     wait_for_broker(common.kafka, common.topics, stop)
-    producer = create_producer(common.kafka, "sample-app")
-    consumer = create_consumer(common.kafka, "sample-app", group_id=None)
+    producer = create_producer(common.kafka, ProducerOptions("sample-app"))
+    consumer = create_consumer(common.kafka, ConsumerOptions("sample-app"))
     tally = Tally()
     try:
         assign_from_end(consumer, common.topics.predictions)
@@ -109,7 +99,7 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
                 break
             index = (settings.start + i) % len(rows)
             request = PredictionRequest(str(uuid.uuid4()), rows[index], labels[index])
-            producer.send(common.topics.app_messages, value=encode(request.to_dict()), key=request.request_id.encode())
+            producer.send(common.topics.app_messages, encode(request.to_dict()), request.request_id.encode())
             tally.sent_at[request.request_id] = time.monotonic()
             tally.labels[request.request_id] = labels[index]
             # Read answers until the next request is due (at rate 0, only what is already there).
@@ -120,7 +110,7 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
         while len(tally.answers) < len(tally.sent_at) and time.monotonic() < deadline and not stop.is_set():
             _read_answers(consumer, tally, settings, min(0.5, deadline - time.monotonic()))
     finally:
-        producer.close(timeout=10)
+        producer.close(timeout_s=10)
         consumer.close()
     summary = tally.summary()
     print(json.dumps(summary, indent=2))
@@ -129,10 +119,10 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
     return 0 if summary["unanswered"] == 0 else 1
 
 
-def _read_answers(consumer, tally: Tally, settings: SampleAppSettings, wait_s: float) -> None:
+def _read_answers(consumer: Consumer, tally: Tally, settings: SampleAppSettings, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while True:
-        for record in poll_records(consumer, int(max(0.0, deadline - time.monotonic()) * 1000)):
+        for record in consumer.poll(max(0.0, deadline - time.monotonic())):
             try:
                 answer = answer_from_dict(decode_object(record.value))
             except MessageError as error:

@@ -1,0 +1,1 @@
+"""The predictor service: score every event, answer, hot-swap models."""

@@ -1,0 +1,1 @@
+"""The sample app: the company's side, streaming users and reading their answers."""

@@ -1,0 +1,35 @@
+import pytest
+
+from train.promotion import holdout_gate, should_make_current
+
+
+@pytest.mark.parametrize(
+    "champion, challenger, tolerance, promoted",
+    [
+        (0.92, 0.93, 0.005, True),
+        (0.92, 0.92, 0.005, True),
+        (0.92, 0.9151, 0.005, True),
+        (0.92, 0.9149, 0.005, False),
+        (0.92, 0.90, 0.005, False),
+        (0.92, 0.90, 1.0, True),
+        (0.92, 0.919, 0.0, False),
+    ],
+)
+def test_champion_challenger_gate(champion, challenger, tolerance, promoted):
+    decided, reason = holdout_gate({"holdout_auc": champion}, tolerance)({"holdout_auc": challenger})
+    assert decided is promoted
+    assert f"{challenger:.4f}" in reason and f"{champion:.4f}" in reason
+
+
+@pytest.mark.parametrize(
+    "version, metadata, history, expected",
+    [
+        (2, {"promoted": True}, [1], True),
+        (2, {"promoted": False}, [1], False),
+        (2, {}, [1], True),  # versions from before the gate existed
+        (2, {"promoted": True}, [1, 2, 1], False),  # rolled back from 2: a restart must not undo it
+        (1, {"promoted": True}, [], True),
+    ],
+)
+def test_a_version_is_made_current_once(version, metadata, history, expected):
+    assert should_make_current(version, metadata, history) is expected

@@ -1,0 +1,47 @@
+"""The retraining data that predictors log to Kafka: read back, deduplicated, as a frame."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from utils.kafka.clients import create_consumer
+from utils.kafka.interface import ConsumerOptions, Partition
+from utils.kafka.reading import read_range
+from utils.messages import Observation, decode_object
+from utils.schema import FEATURE_FIELDS, MessageError
+from utils.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT_S = 60.0
+READ_BATCH = 5000
+
+
+def read_observations(kafka: KafkaSettings, topic: str, end_offset: int, max_count: int) -> list[Observation]:
+    """The last `max_count` valid observations before `end_offset`, once per request id (a replayed
+    batch may have written one twice). Raises a KafkaError if the log cannot be read that far."""
+    consumer = create_consumer(kafka, ConsumerOptions("trainer-observations", max_poll_records=READ_BATCH))
+    partition = Partition(topic, 0)
+    by_request: dict[str, Observation] = {}
+    try:
+        consumer.assign([partition])
+        consumer.seek_to_beginning([partition])
+        start = max(consumer.position(partition), end_offset - max_count)
+        for record in read_range(consumer, partition, start, end_offset, READ_TIMEOUT_S, READ_BATCH):
+            try:
+                observation = Observation.from_dict(decode_object(record.value))
+                by_request[observation.request_id] = observation
+            except MessageError as error:
+                log.warning("skipping unreadable observation offset=%s error=%s", record.offset, error)
+    finally:
+        consumer.close()
+    return list(by_request.values())
+
+
+def observations_frame(observations: list[Observation]) -> pd.DataFrame:
+    rows = [{**{name: obs.features[name] for name in FEATURE_FIELDS}, "label": obs.label} for obs in observations]
+    frame = pd.DataFrame(rows, columns=[*FEATURE_FIELDS, "label"])
+    # A null category is a missing value, spelt as in the census files.
+    return frame.fillna("?") if len(frame) else frame

@@ -1,0 +1,40 @@
+"""Build a producer, consumer or admin client of the library the settings name (`--kafka-client`).
+
+The adapters are imported on first use, so a service pays only for the library it runs on."""
+
+from __future__ import annotations
+
+from utils.kafka.interface import Admin, Consumer, ConsumerOptions, Producer, ProducerOptions
+from utils.settings import KafkaSettings
+
+CLIENTS = ("kafka-python", "confluent")
+
+
+def create_producer(settings: KafkaSettings, options: ProducerOptions) -> Producer:
+    if settings.client == "confluent":
+        from utils.kafka.confluent import ConfluentProducer
+
+        return ConfluentProducer(settings, options)
+    from utils.kafka.kafka_python import KafkaPythonProducer
+
+    return KafkaPythonProducer(settings, options)
+
+
+def create_consumer(settings: KafkaSettings, options: ConsumerOptions) -> Consumer:
+    if settings.client == "confluent":
+        from utils.kafka.confluent import ConfluentConsumer
+
+        return ConfluentConsumer(settings, options)
+    from utils.kafka.kafka_python import KafkaPythonConsumer
+
+    return KafkaPythonConsumer(settings, options)
+
+
+def create_admin(settings: KafkaSettings, client_id: str = "pipeline-admin") -> Admin:
+    if settings.client == "confluent":
+        from utils.kafka.confluent import ConfluentAdmin
+
+        return ConfluentAdmin(settings, client_id)
+    from utils.kafka.kafka_python import KafkaPythonAdmin
+
+    return KafkaPythonAdmin(settings, client_id)

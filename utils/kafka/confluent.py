@@ -1,0 +1,447 @@
+"""The interface of `interface.py` on confluent-kafka (librdkafka: batching and network I/O in C threads).
+
+librdkafka's own quirks stay in here: delivery reports that run only inside poll()/flush(), a
+group.id it always wants, seeks that fail on a partition whose fetcher is still starting, and
+client-wide errors reported to a callback instead of raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import confluent_kafka as ck
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from utils.kafka.interface import (
+    Acknowledgement,
+    AuthenticationFailed,
+    AuthorizationFailed,
+    BrokerUnavailable,
+    CommitFailed,
+    ConsumerOptions,
+    DeliveryFailed,
+    InvalidUsage,
+    KafkaError,
+    KafkaTimeout,
+    Partition,
+    ProducerOptions,
+    Record,
+    RecordTooLarge,
+    RefusedDelivery,
+    TopicSpec,
+    UnknownTopic,
+)
+from utils.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+# librdkafka's log lines and client-wide errors go under "kafka", where BrokerHealth listens for
+# kafka-python's too: an outage is reported the same way with either library.
+rdkafka_log = logging.getLogger("kafka.librdkafka")
+# Its FAIL lines (every ~50 ms while a broker is down) repeat what error_cb reports, rate-limited, below.
+rdkafka_log.addFilter(lambda record: not (isinstance(record.args, tuple) and record.args[:1] == ("FAIL",)))
+LOG_EVERY_S = 5.0  # one line per kind of client error; BrokerHealth deems the broker down until 10 s without
+REQUEST_TIMEOUT_S = 30.0  # metadata and offset look-ups
+E = ck.KafkaError
+
+TRANSLATIONS: dict[int, type[KafkaError]] = {
+    E._AUTHENTICATION: AuthenticationFailed,
+    E.SASL_AUTHENTICATION_FAILED: AuthenticationFailed,
+    E._SSL: AuthenticationFailed,
+    E.TOPIC_AUTHORIZATION_FAILED: AuthorizationFailed,
+    E.GROUP_AUTHORIZATION_FAILED: AuthorizationFailed,
+    E.CLUSTER_AUTHORIZATION_FAILED: AuthorizationFailed,
+    E.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: AuthorizationFailed,
+    E.MSG_SIZE_TOO_LARGE: RecordTooLarge,
+    E._TIMED_OUT: KafkaTimeout,
+    E._MSG_TIMED_OUT: DeliveryFailed,
+    E._TRANSPORT: BrokerUnavailable,
+    E._ALL_BROKERS_DOWN: BrokerUnavailable,
+    E._STATE: InvalidUsage,
+    E._UNKNOWN_TOPIC: UnknownTopic,
+    E._UNKNOWN_PARTITION: UnknownTopic,
+    E.UNKNOWN_TOPIC_OR_PART: UnknownTopic,
+    E.REBALANCE_IN_PROGRESS: CommitFailed,
+    E.ILLEGAL_GENERATION: CommitFailed,
+    E.UNKNOWN_MEMBER_ID: CommitFailed,
+    E._ASSIGNMENT_LOST: CommitFailed,
+}
+# Retrying cannot fix these: the next call raises them instead of librdkafka retrying forever.
+FATAL_CODES = {code for code, kind in TRANSLATIONS.items() if kind in (AuthenticationFailed, AuthorizationFailed)}
+
+
+def translate(error: ck.KafkaError) -> KafkaError:
+    return TRANSLATIONS.get(error.code(), KafkaError)(f"{error.name()}: {error.str()}")
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except ck.KafkaException as exc:
+        raise translate(exc.args[0]) from exc
+
+
+def client_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": client_id,
+        "security.protocol": settings.security_protocol,
+        "reconnect.backoff.max.ms": 2000,
+        "logger": rdkafka_log,
+    }
+    optional = {
+        "sasl.mechanism": settings.sasl_mechanism,
+        "sasl.username": settings.sasl_username,
+        "sasl.password": settings.sasl_password,
+        "ssl.ca.location": settings.ssl_cafile,
+        "ssl.certificate.location": settings.ssl_certfile,
+        "ssl.key.location": settings.ssl_keyfile,
+    }
+    config.update({key: value for key, value in optional.items() if value})
+    return config
+
+
+class _ErrorWatch:
+    """librdkafka retries connection problems itself and reports them to error_cb: log them at ERROR
+    (rate-limited), and keep the ones retrying cannot fix for the next call to raise."""
+
+    def __init__(self, fatal_codes: set[int]) -> None:
+        self.fatal: KafkaError | None = None
+        self.fatal_codes = fatal_codes
+        self._logged_at: dict[int, float] = {}
+
+    def __call__(self, error: ck.KafkaError) -> None:
+        if time.monotonic() - self._logged_at.get(error.code(), -LOG_EVERY_S) >= LOG_EVERY_S:
+            self._logged_at[error.code()] = time.monotonic()
+            rdkafka_log.error("librdkafka error %s: %s", error.name(), error.str())
+        if (error.fatal() or error.code() in self.fatal_codes) and self.fatal is None:
+            self.fatal = translate(error)
+
+    def check(self) -> None:
+        if self.fatal is not None:
+            raise self.fatal
+
+
+class _Delivery:
+    """Resolved by librdkafka's delivery report, which only runs inside Producer.poll()/flush(): so
+    result() polls the producer while it waits. Kept minimal: one is made per record."""
+
+    __slots__ = ("_producer", "_error", "_message", "is_done")
+
+    def __init__(self, producer: ck.Producer) -> None:
+        self._producer = producer
+        self._error: ck.KafkaError | None = None
+        self._message: ck.Message | None = None
+        self.is_done = False
+
+    def report(self, error: ck.KafkaError | None, message: ck.Message) -> None:
+        self._error, self._message, self.is_done = error, message, True
+
+    def done(self) -> bool:
+        return self.is_done
+
+    def result(self, timeout_s: float | None = None) -> Acknowledgement:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.is_done:
+            self._producer.poll(0.1 if deadline is None else min(0.1, max(0.0, deadline - time.monotonic())))
+            if not self.is_done and deadline is not None and time.monotonic() >= deadline:
+                raise KafkaTimeout(f"no acknowledgement after {timeout_s}s")
+        if self._error is not None:
+            error = translate(self._error)
+            raise error if isinstance(error, DeliveryFailed) else DeliveryFailed(str(error))
+        message = self._message
+        assert message is not None
+        return Acknowledgement(str(message.topic()), int(message.partition() or 0), int(message.offset() or 0))
+
+
+class ConfluentProducer:
+    def __init__(self, settings: KafkaSettings, options: ProducerOptions) -> None:
+        config = client_config(settings, options.client_id) | {
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": options.linger_ms,
+        }
+        if options.batch_bytes is not None:
+            config["batch.size"] = options.batch_bytes
+        self._max_block_s = options.max_block_ms / 1000
+        self._errors = _ErrorWatch(FATAL_CODES)
+        with _translated():
+            self._producer = ck.Producer(config | {"error_cb": self._errors})
+        self._closed = False
+
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
+    ) -> _Delivery | RefusedDelivery:
+        self._errors.check()
+        delivery = _Delivery(self._producer)
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
+        deadline = time.monotonic() + self._max_block_s
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=delivery.report, **extra)
+                break
+            except ck.KafkaException as exc:
+                error = translate(exc.args[0])
+                if isinstance(error, RecordTooLarge):
+                    return RefusedDelivery(error)
+                raise error from exc
+            except BufferError:  # queue full: wait up to max_block_ms for room
+                if time.monotonic() > deadline:
+                    raise KafkaTimeout(f"producer queue still full after {self._max_block_s}s") from None
+                self._producer.poll(0.05)
+        self._producer.poll(0)  # serve the delivery reports of earlier records
+        return delivery
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        left = self._producer.flush() if timeout_s is None else self._producer.flush(timeout_s)
+        self._errors.check()
+        if left:
+            raise KafkaTimeout(f"{left} records not acknowledged after {timeout_s}s")
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush(timeout_s)
+        except KafkaError as error:  # what a forced close drops fails, as on kafka-python
+            log.warning("producer closed with unacknowledged records error=%r", error)
+            self._producer.purge()
+            self._producer.poll(0)
+
+
+class ConfluentConsumer:
+    def __init__(self, settings: KafkaSettings, options: ConsumerOptions) -> None:
+        self._max_poll_records = options.max_poll_records
+        self._group_id = options.group_id
+        self._earliest = options.read_from_start
+        config = client_config(settings, options.client_id) | {
+            "group.id": options.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest" if options.read_from_start else "latest",
+            "session.timeout.ms": options.session_timeout_ms,
+            "heartbeat.interval.ms": options.heartbeat_interval_ms,
+            "max.poll.interval.ms": options.max_poll_interval_ms,
+            "fetch.wait.max.ms": options.fetch_max_wait_ms,
+            "enable.partition.eof": False,
+        }
+        if options.group_id is None:  # librdkafka requires a group.id: a private one, never joined nor committed
+            config["group.id"] = f"no-group-{uuid.uuid4().hex}"
+        # The private group is never used: refusing it (group ACLs) must not stop a group-less consumer.
+        fatal = FATAL_CODES - ({E.GROUP_AUTHORIZATION_FAILED} if options.group_id is None else set())
+        self._errors = _ErrorWatch(fatal)
+        with _translated():
+            self._consumer = ck.Consumer(config | {"error_cb": self._errors})
+        # Next offset of each partition: librdkafka's position() knows neither seeks nor unread partitions.
+        self._positions: dict[Partition, int] = {}
+        self._manual: set[Partition] | None = None  # assign()ed partitions; None: subscribed
+        self._handed_over = False
+        self._closed = False
+
+    def poll(self, timeout_s: float, max_records: int | None = None) -> list[Record]:
+        self._errors.check()
+        if self._manual is not None and not self._handed_over:
+            self._hand_over()
+        limit = max_records or self._max_poll_records
+        with _translated():
+            # consume(n, t) waits for n messages or t; the contract returns as soon as there are records.
+            messages = self._consumer.consume(1, timeout_s)
+            if messages and limit > 1:
+                messages += self._consumer.consume(limit - 1, 0)
+        self._errors.check()
+        records = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                topic, number, offset = str(message.topic()), int(message.partition() or 0), int(message.offset() or 0)
+                records.append(Record(topic, number, offset, message.key(), message.value()))
+            elif error.fatal() or error.code() in self._errors.fatal_codes:
+                raise translate(error)
+            else:
+                log.warning("consumer error skipped topic=%s error=%s", message.topic(), error.str())
+        for record in records:
+            self._positions[Partition(record.topic, record.partition)] = record.offset + 1
+        return records
+
+    def subscribe(self, topic: str, timeout_s: float = 30.0) -> None:
+        if self._group_id is None:
+            raise InvalidUsage("subscribe() needs a group id")
+        deadline = time.monotonic() + timeout_s
+        while not self.partitions_for(topic):
+            if time.monotonic() > deadline:
+                raise UnknownTopic(f"topic {topic} is not in the cluster metadata after {timeout_s:.0f}s")
+            time.sleep(0.2)
+        self._manual = None
+        with _translated():
+            self._consumer.subscribe([topic], on_assign=self._forget, on_revoke=self._forget, on_lost=self._forget)
+
+    def _forget(self, consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
+        for p in partitions:  # a rebalance moved them: they start again from the committed offset
+            self._positions.pop(Partition(p.topic, p.partition), None)
+
+    def assign(self, partitions: Iterable[Partition]) -> None:
+        """Handed to librdkafka at the next poll(), with every start offset resolved: a seek() right after
+        librdkafka's assign() fails, or loses to the offset look-up of the partition it just started."""
+        self._manual = {Partition(p.topic, p.partition) for p in partitions}
+        self._positions.clear()
+        self._handed_over = False
+
+    def _hand_over(self) -> None:
+        assert self._manual is not None
+        targets = [ck.TopicPartition(p.topic, p.partition, self.position(p)) for p in self._manual]
+        with _translated():
+            self._consumer.assign(targets)
+        self._handed_over = True
+
+    def assignment(self) -> set[Partition]:
+        if self._manual is not None:
+            return set(self._manual)
+        with _translated():
+            return {Partition(p.topic, p.partition) for p in self._consumer.assignment()}
+
+    def partitions_for(self, topic: str) -> set[int]:
+        with _translated():
+            metadata = self._consumer.list_topics(topic, timeout=REQUEST_TIMEOUT_S).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return set()
+        return set(metadata.partitions)
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        partition = self._assigned(partition)
+        if self._manual is None or self._handed_over:
+            deadline = time.monotonic() + REQUEST_TIMEOUT_S
+            while True:
+                try:
+                    self._consumer.seek(ck.TopicPartition(partition.topic, partition.partition, offset))
+                    break
+                except ck.KafkaException as exc:  # _STATE: the fetcher of a just-assigned partition is starting
+                    if exc.args[0].code() != E._STATE or time.monotonic() > deadline:
+                        raise translate(exc.args[0]) from exc
+                    time.sleep(0.01)
+        self._positions[partition] = offset
+
+    def seek_to_beginning(self, partitions: Iterable[Partition]) -> None:
+        for partition in partitions:
+            self.seek(partition, self._watermarks(partition)[0])
+
+    def seek_to_end(self, partitions: Iterable[Partition]) -> None:
+        for partition in partitions:
+            self.seek(partition, self._watermarks(partition)[1])
+
+    def position(self, partition: Partition) -> int:
+        partition = self._assigned(partition)
+        if partition not in self._positions:  # where librdkafka starts too: committed offset, else the reset policy
+            offset = self.committed(partition) if self._group_id else None
+            if offset is None:
+                offset = self._watermarks(partition)[0 if self._earliest else 1]
+            self._positions[partition] = offset
+        return self._positions[partition]
+
+    def _assigned(self, partition: Partition) -> Partition:
+        partition = Partition(partition.topic, partition.partition)
+        if partition not in self.assignment():
+            raise InvalidUsage(f"partition {partition} is not assigned")
+        return partition
+
+    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        return {Partition(p.topic, p.partition): self._watermarks(p)[1] for p in partitions}
+
+    def _watermarks(self, partition: Partition) -> tuple[int, int]:
+        with _translated():
+            found = self._consumer.get_watermark_offsets(
+                ck.TopicPartition(partition.topic, partition.partition), timeout=REQUEST_TIMEOUT_S, cached=False
+            )
+        if found is None:
+            raise KafkaTimeout(f"no offsets for {partition} after {REQUEST_TIMEOUT_S}s")
+        return int(found[0]), int(found[1])
+
+    def committed(self, partition: Partition) -> int | None:
+        if self._group_id is None:
+            raise InvalidUsage("committed() needs a group id")
+        with _translated():
+            [found] = self._consumer.committed(
+                [ck.TopicPartition(partition.topic, partition.partition)], REQUEST_TIMEOUT_S
+            )
+        if found.error is not None:
+            raise translate(found.error)
+        return found.offset if found.offset >= 0 else None
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        if self._group_id is None:
+            raise InvalidUsage("commit() needs a group id")
+        targets = [ck.TopicPartition(p.topic, p.partition, offset) for p, offset in offsets.items()]
+        if not targets:
+            return
+        try:
+            results = self._consumer.commit(offsets=targets, asynchronous=False)
+        except ck.KafkaException as exc:
+            error = translate(exc.args[0])
+            raise (
+                error
+                if isinstance(error, CommitFailed | KafkaTimeout | BrokerUnavailable)
+                else CommitFailed(str(error))
+            ) from exc
+        for result in results or []:
+            if result.error is not None:
+                raise CommitFailed(str(translate(result.error)))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with _translated():
+                self._consumer.close()
+
+
+class ConfluentAdmin:
+    def __init__(self, settings: KafkaSettings, client_id: str, bootstrap_timeout_s: float = 5.0) -> None:
+        self._errors = _ErrorWatch(FATAL_CODES)
+        self._bootstrap_timeout_s = bootstrap_timeout_s
+        with _translated():
+            self._admin = AdminClient(client_config(settings, client_id) | {"error_cb": self._errors})
+
+    def create_topics(self, specs: Sequence[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+        # librdkafka connects in the background: a first metadata call tells a down broker (or a
+        # refused login) from a slow one within the bootstrap timeout.
+        with _translated():
+            try:
+                existing = set(self._admin.list_topics(timeout=self._bootstrap_timeout_s).topics)
+            except ck.KafkaException:
+                self._admin.poll(0.5)  # serves error_cb, which knows a refused login from a down broker
+                self._errors.check()
+                raise
+        self._errors.check()
+        new = [
+            NewTopic(spec.name, num_partitions=spec.partitions, config=dict(spec.configs))
+            for spec in specs
+            if spec.name not in existing
+        ]
+        if not new:
+            return []
+        created = []
+        futures = self._admin.create_topics(new, operation_timeout=timeout_s, request_timeout=timeout_s)
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout_s)
+                created.append(name)
+            except ck.KafkaException as exc:
+                if exc.args[0].code() != E.TOPIC_ALREADY_EXISTS:
+                    raise translate(exc.args[0]) from exc
+        self._wait_for_metadata(created, timeout_s)
+        return created
+
+    def _wait_for_metadata(self, names: list[str], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while names and time.monotonic() < deadline:
+            with _translated():
+                topics = self._admin.list_topics(timeout=timeout_s).topics
+            if all(name in topics and topics[name].error is None for name in names):
+                return
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        """AdminClient has no close(); it is released with the object."""

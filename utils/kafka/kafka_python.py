@@ -1,0 +1,328 @@
+"""The interface of `interface.py` on kafka-python (pure Python; the default client)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import kafka.errors as kerrors
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.producer.future import FutureRecordMetadata
+from kafka.structs import OffsetAndMetadata
+
+from utils.kafka.interface import (
+    Acknowledgement,
+    AuthenticationFailed,
+    AuthorizationFailed,
+    BrokerUnavailable,
+    CommitFailed,
+    ConsumerOptions,
+    DeliveryFailed,
+    InvalidUsage,
+    KafkaError,
+    KafkaTimeout,
+    Partition,
+    ProducerOptions,
+    Record,
+    RecordTooLarge,
+    RefusedDelivery,
+    TopicSpec,
+    UnknownTopic,
+)
+from utils.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# kafka-python class -> ours; the first match wins, so subclasses come before their bases.
+TRANSLATIONS: tuple[tuple[type[Exception], type[KafkaError]], ...] = (
+    (kerrors.SaslAuthenticationFailedError, AuthenticationFailed),
+    (kerrors.UnsupportedSaslMechanismError, AuthenticationFailed),
+    (kerrors.IllegalSaslStateError, AuthenticationFailed),
+    (kerrors.AuthorizationError, AuthorizationFailed),
+    (kerrors.MessageSizeTooLargeError, RecordTooLarge),
+    (kerrors.UnknownTopicOrPartitionError, UnknownTopic),
+    (kerrors.CommitFailedError, CommitFailed),
+    (kerrors.IllegalStateError, InvalidUsage),
+    (kerrors.KafkaConnectionError, BrokerUnavailable),
+    (kerrors.KafkaTimeoutError, KafkaTimeout),
+)
+
+
+def translate(error: Exception) -> KafkaError:
+    """Our exception for one of kafka-python's (a refused login seen in its logs wins)."""
+    if AUTH_WATCH.failure is not None:
+        return AUTH_WATCH.failure
+    for theirs, ours in TRANSLATIONS:
+        if isinstance(error, theirs):
+            return ours(str(error))
+    return KafkaError(repr(error))
+
+
+class _AuthWatch(logging.Handler):
+    """kafka-python 3 logs a refused SASL login (with the exception object as a log argument) and
+    keeps retrying until its bootstrap timeout, then raises a plain timeout. This notices the
+    exception in the log record, by class, so that the next call raises the real reason at once."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.failure: KafkaError | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failure is not None or not isinstance(record.args, tuple):
+            return
+        for arg in record.args:
+            if isinstance(arg, kerrors.SaslAuthenticationFailedError | kerrors.UnsupportedSaslMechanismError):
+                self.failure = AuthenticationFailed(str(arg))
+            elif isinstance(arg, kerrors.AuthorizationError):
+                self.failure = AuthorizationFailed(str(arg))
+
+    def install(self) -> None:
+        kafka_logger = logging.getLogger("kafka")
+        if self not in kafka_logger.handlers:
+            kafka_logger.addHandler(self)
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+AUTH_WATCH = _AuthWatch()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    AUTH_WATCH.check()
+    try:
+        yield
+    except kerrors.KafkaError as error:
+        raise translate(error) from error
+    except AssertionError as error:  # kafka-python asserts on misuse, e.g. a position of an unassigned partition
+        raise InvalidUsage(str(error) or "invalid use of the consumer") from error
+
+
+def _call(function: Callable[[], T]) -> T:
+    with _translated():
+        return function()
+
+
+def client_config(settings: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments shared by every kafka-python client."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "security_protocol": settings.security_protocol,
+        # kafka-python backs off up to 30 s between reconnects; after an outage we want the services
+        # back within seconds of the broker.
+        "reconnect_backoff_max_ms": 2000,
+    }
+    optional = {
+        "sasl_mechanism": settings.sasl_mechanism,
+        "sasl_plain_username": settings.sasl_username,
+        "sasl_plain_password": settings.sasl_password,
+        "ssl_cafile": settings.ssl_cafile,
+        "ssl_certfile": settings.ssl_certfile,
+        "ssl_keyfile": settings.ssl_keyfile,
+    }
+    config.update({key: value for key, value in optional.items() if value})
+    return config
+
+
+def _tp(partition: Partition) -> TopicPartition:
+    return TopicPartition(partition.topic, partition.partition)
+
+
+class _Delivery:
+    __slots__ = ("_future",)
+
+    def __init__(self, future: FutureRecordMetadata) -> None:
+        self._future = future
+
+    def done(self) -> bool:
+        return bool(self._future.is_done)
+
+    def result(self, timeout_s: float | None = None) -> Acknowledgement:
+        try:
+            metadata = self._future.get(timeout=timeout_s)
+        except kerrors.KafkaTimeoutError as error:
+            if self._future.is_done:  # the record expired in the producer: it was not stored
+                raise DeliveryFailed(str(error)) from error
+            raise KafkaTimeout(str(error)) from error
+        except kerrors.KafkaError as error:
+            translated = translate(error)
+            raise (translated if isinstance(translated, DeliveryFailed) else DeliveryFailed(str(error))) from error
+        return Acknowledgement(metadata.topic, metadata.partition, metadata.offset)
+
+
+class KafkaPythonProducer:
+    def __init__(self, settings: KafkaSettings, options: ProducerOptions) -> None:
+        AUTH_WATCH.install()
+        extra = {} if options.batch_bytes is None else {"batch_size": options.batch_bytes}
+        self._producer = _call(
+            lambda: KafkaProducer(
+                **client_config(settings),
+                client_id=options.client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=options.linger_ms,
+                max_block_ms=options.max_block_ms,
+                **extra,
+            )
+        )
+        self._closed = False
+
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
+    ) -> _Delivery | RefusedDelivery:
+        try:
+            with _translated():
+                return _Delivery(self._producer.send(topic, value=value, key=key, partition=partition))
+        except RecordTooLarge as error:
+            return RefusedDelivery(error)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        with _translated():
+            self._producer.flush(timeout=timeout_s)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        if not self._closed:
+            self._closed = True
+            with _translated():
+                self._producer.close(timeout=timeout_s)
+
+
+class KafkaPythonConsumer:
+    def __init__(self, settings: KafkaSettings, options: ConsumerOptions) -> None:
+        AUTH_WATCH.install()
+        self._group_id = options.group_id
+        self._consumer = _call(
+            lambda: KafkaConsumer(
+                **client_config(settings),
+                client_id=options.client_id,
+                group_id=options.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest" if options.read_from_start else "latest",
+                max_poll_records=options.max_poll_records,
+                session_timeout_ms=options.session_timeout_ms,
+                heartbeat_interval_ms=options.heartbeat_interval_ms,
+                max_poll_interval_ms=options.max_poll_interval_ms,
+                fetch_max_wait_ms=options.fetch_max_wait_ms,
+            )
+        )
+        self._closed = False
+
+    def poll(self, timeout_s: float, max_records: int | None = None) -> list[Record]:
+        with _translated():
+            polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        return [
+            Record(record.topic, record.partition, record.offset, record.key, record.value)
+            for records in polled.values()
+            for record in records
+        ]
+
+    def subscribe(self, topic: str, timeout_s: float = 30.0) -> None:
+        if self._group_id is None:
+            raise InvalidUsage("subscribe() needs a group id")
+        deadline = time.monotonic() + timeout_s
+        while not self.partitions_for(topic):
+            if time.monotonic() > deadline:
+                raise UnknownTopic(f"topic {topic} is not in the cluster metadata after {timeout_s:.0f}s")
+            time.sleep(0.2)
+        with _translated():
+            self._consumer.subscribe([topic])
+
+    def assign(self, partitions: Iterable[Partition]) -> None:
+        with _translated():
+            self._consumer.assign([_tp(p) for p in partitions])
+
+    def assignment(self) -> set[Partition]:
+        with _translated():
+            return {Partition(p.topic, p.partition) for p in self._consumer.assignment()}
+
+    def partitions_for(self, topic: str) -> set[int]:
+        with _translated():
+            return set(self._consumer.partitions_for_topic(topic) or ())
+
+    def _require_assigned(self, partition: Partition) -> TopicPartition:
+        if partition not in self.assignment():
+            raise InvalidUsage(f"partition {partition} is not assigned")
+        return _tp(partition)
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        tp = self._require_assigned(partition)
+        with _translated():
+            self._consumer.seek(tp, offset)
+
+    def seek_to_beginning(self, partitions: Iterable[Partition]) -> None:
+        tps = [self._require_assigned(p) for p in partitions]
+        with _translated():
+            self._consumer.seek_to_beginning(*tps)
+
+    def seek_to_end(self, partitions: Iterable[Partition]) -> None:
+        tps = [self._require_assigned(p) for p in partitions]
+        with _translated():
+            self._consumer.seek_to_end(*tps)
+
+    def position(self, partition: Partition) -> int:
+        tp = self._require_assigned(partition)
+        with _translated():
+            return int(self._consumer.position(tp))
+
+    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        with _translated():
+            ends = self._consumer.end_offsets([_tp(p) for p in partitions])
+        return {Partition(p.topic, p.partition): int(offset) for p, offset in ends.items()}
+
+    def committed(self, partition: Partition) -> int | None:
+        if self._group_id is None:
+            raise InvalidUsage("committed() needs a group id")
+        with _translated():
+            offset = self._consumer.committed(_tp(partition))
+        return None if offset is None else int(offset)
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        if self._group_id is None:
+            raise InvalidUsage("commit() needs a group id")
+        if not offsets:
+            return
+        with _translated():
+            self._consumer.commit({_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()})
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with _translated():
+                self._consumer.close(autocommit=False)
+
+
+class KafkaPythonAdmin:
+    def __init__(self, settings: KafkaSettings, client_id: str, bootstrap_timeout_s: float = 5.0) -> None:
+        AUTH_WATCH.install()
+        self._admin = _call(
+            lambda: KafkaAdminClient(
+                **client_config(settings), client_id=client_id, bootstrap_timeout_ms=int(bootstrap_timeout_s * 1000)
+            )
+        )
+
+    def create_topics(self, specs: Sequence[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+        new = [NewTopic(spec.name, spec.partitions, -1, topic_configs=dict(spec.configs)) for spec in specs]
+        with _translated():
+            result = self._admin.create_topics(
+                new, timeout_ms=int(timeout_s * 1000), raise_errors=False, wait_for_metadata=True
+            )
+        created = []
+        for topic in result["topics"]:
+            code = topic["error_code"]
+            if code == 0:
+                created.append(topic["name"])
+            elif code != kerrors.TopicAlreadyExistsError.errno:
+                error = kerrors.for_code(code)(topic.get("error_message") or "")
+                raise translate(error) from error
+        return created
+
+    def close(self) -> None:
+        with _translated():
+            self._admin.close()
