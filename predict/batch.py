@@ -77,6 +77,7 @@ def triage(records: Sequence[Record], max_bytes: int) -> Triage:
             request_id = read_request_id(payload)
             requests.append(PredictionRequest.from_dict(payload))
         except MessageError as error:
+            request_id = request_id or error.request_id  # an id that breaks the rule, still safe to echo
             if request_id is None:
                 dead_letters.append(
                     DeadLetter.from_record(error, record.topic, record.partition, record.offset, record.value)

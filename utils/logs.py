@@ -1,16 +1,70 @@
 """Logging set-up, called once by each entry script: human-readable lines by default, or one JSON
-object per line (`--log-format json`) for log collectors."""
+object per line (`--log-format json`) for log collectors.
+
+Values in log lines can come from messages (a request id, a field value in an error): whatever they
+hold, they cannot forge a log line. The text format escapes control and separator characters in
+the message and indents the lines of a traceback; the JSON format is one JSON object per line, with
+the `key=value` fields taken from the message template and its arguments, not parsed back out of
+the text.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 # Our messages read "event happened key=value key=value": the JSON form splits them up.
 FIELD = re.compile(r"(\w+)=(\S+)")
+# A %-placeholder of a message template, with the `key=` that names it, if any.
+PLACEHOLDER = re.compile(r"(?:(\w+)=)?%(?:\(\w+\))?[#0\- +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?([diouxXeEfFgGcrsa%])")
+# C0 and C1 controls, DEL, and the Unicode characters that break or reorder a line when displayed.
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+TRACEBACK_INDENT = "    "
+
+
+def escape_unsafe(text: str) -> str:
+    """Control and separator characters as visible escapes (\\n, \\x1b, \\u2028)."""
+    return UNSAFE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def template_fields(record: logging.LogRecord) -> dict[str, str] | None:
+    """key -> value for each `key=%s` of the template, from the record's arguments; None if the
+    template and the arguments do not line up."""
+    if not isinstance(record.msg, str) or not isinstance(record.args, tuple):
+        return None
+    fields: dict[str, str] = {}
+    position = 0
+    for found in PLACEHOLDER.finditer(record.msg):
+        key, conversion = found.groups()
+        if conversion == "%":
+            continue
+        if position >= len(record.args):
+            return None
+        if key:
+            fields[key] = str(record.args[position])
+        position += 1
+    return fields if position == len(record.args) else None
+
+
+class SafeTextFormatter(logging.Formatter):
+    """logging.Formatter whose lines cannot be forged by the values they carry."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        safe = copy.copy(record)
+        safe.message = escape_unsafe(record.message)
+        return super().formatMessage(safe)
+
+    def formatException(self, ei: Any) -> str:
+        lines = super().formatException(ei).splitlines()
+        return "\n".join(TRACEBACK_INDENT + escape_unsafe(line) for line in lines)
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join(TRACEBACK_INDENT + escape_unsafe(line) for line in stack_info.splitlines())
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,20 +74,22 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        first_field = FIELD.search(message)
-        event = message[: first_field.start()].strip() if first_field else message
-        entry = {
+        fields = template_fields(record)
+        template = record.msg if isinstance(record.msg, str) and fields is not None else message
+        first_field = FIELD.search(template) if fields is not None else FIELD.search(message)
+        event = template[: first_field.start()].strip() if first_field else message
+        entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
             "event": event or message,
-            "fields": dict(FIELD.findall(message)),
+            "fields": fields if fields is not None else dict(FIELD.findall(message)),
             "message": message,
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+        return json.dumps(entry)  # escapes every control character: one line, valid JSON
 
 
 def configure_logging(level: str, service: str, log_format: str = "text") -> None:
@@ -41,7 +97,7 @@ def configure_logging(level: str, service: str, log_format: str = "text") -> Non
     if log_format == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s service={service} %(name)s: %(message)s"))
+        handler.setFormatter(SafeTextFormatter(f"%(asctime)s %(levelname)s service={service} %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # Client libraries are chatty at INFO (every connection, every rebalance step).
     for noisy in ("kafka", "mlflow", "alembic", "urllib3", "git", "hyperopt"):

@@ -11,6 +11,7 @@ from tests.integration.conftest import BOOTSTRAP
 from utils.scoring import SMOKE_RECORD
 
 VALID = {**SMOKE_RECORD, "income_bracket": "<=50K"}
+FORGED = "2026-11-28 01:00:00,000 ERROR service=predictor forged: admin password reset"
 
 
 def request(request_id, **changes):
@@ -34,7 +35,7 @@ CASES = [
     (b'{"request_id": 12345, "data": {}}', ("dlq", "missing_request_id")),
     (b'{"request_id": null}', ("dlq", "missing_request_id")),
     (b'{"request_id": ["a"]}', ("dlq", "missing_request_id")),
-    (json.dumps({"request_id": "x" * 200}).encode(), ("dlq", "missing_request_id")),
+    (json.dumps({"request_id": "x" * 200}).encode(), ("dlq", "invalid_request_id")),
     (b'{"request_id": "truncated", "data": {"age": 3', ("dlq", "invalid_json")),
     (b'{"request_id": NaN, "data": {"age": NaN}}', ("dlq", "missing_request_id")),
     (b"[" * 30000 + b"]" * 30000, ("dlq", "invalid_json")),  # deep nesting, under the size limit
@@ -59,6 +60,10 @@ CASES = [
     (request("label-rich", income_bracket="rich"), ("error", "invalid_label")),
     (request("label-two", income_bracket=2), ("error", "invalid_label")),
     (request("too-large", occupation="y" * 70000), ("error", "too_large")),
+    # Ids that would forge or hide log lines: answered (JSON escapes them), never logged raw.
+    (request(f"inj-1\n{FORGED}", age=...), ("error", "invalid_request_id")),
+    (request(f"inj-2\r{FORGED}"), ("error", "invalid_request_id")),
+    (request("inj-3\x1b[31mred"), ("error", "invalid_request_id")),
     (
         json.dumps({"data": {"occupation": "y" * 70000}, "request_id": "too-large-id-last"}).encode(),
         ("error", "too_large"),
@@ -131,6 +136,8 @@ def test_every_bad_record_gets_its_exact_outcome(pipeline):
     labelled_ok = {rid for rid, outcome in expected_answers.items() if outcome == ("ok", 0) or outcome == ("ok", 1)}
     assert observed == labelled_ok
     assert predictor.process.poll() is None, "the predictor is still running"
+    # No value from a message became a line of the predictor's log.
+    assert not any(line.startswith(FORGED[:19]) for line in predictor.log_text().splitlines())
 
 
 def wait_for_records(pipeline, topic, count, timeout_s=60):

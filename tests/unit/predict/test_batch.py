@@ -40,6 +40,14 @@ def request(request_id="r1", label=None, **changes):
         (request(occupation=math.nan), 0, ["invalid_type"], []),
         (request(label=math.nan), 0, ["invalid_label"], []),
         (b'{"request_id": NaN, "data": {}}', 0, [], ["missing_request_id"]),
+        (request("a" * 129), 0, [], ["invalid_request_id"]),
+        (request("a" * 128), 1, [], []),
+        (request("with spaces and ünïcode ✓"), 1, [], []),
+        (request("line\nbreak"), 0, ["invalid_request_id"], []),
+        (request("escape\x1b[2J"), 0, ["invalid_request_id"], []),
+        (request("separator\u2028"), 0, ["invalid_request_id"], []),
+        (request("right-to-left\u202eoverride"), 0, ["invalid_request_id"], []),
+        (request("   "), 0, [], ["missing_request_id"]),
     ],
 )
 def test_each_record_gets_one_fate(value, scored, errors, dead):
@@ -58,6 +66,12 @@ def test_each_record_gets_one_fate(value, scored, errors, dead):
 def test_non_finite_numbers_are_answered_naming_the_field(value, field):
     [error] = triage([record(value)], max_bytes=LIMIT).errors
     assert error.request_id == "r1" and error.message.startswith(field)
+
+
+def test_an_id_that_breaks_the_rule_is_echoed_in_its_error_answer():
+    [error] = triage([record(request("inj-1\n2026-11-28 ERROR forged"))], max_bytes=LIMIT).errors
+    assert (error.request_id, error.code) == ("inj-1\n2026-11-28 ERROR forged", "invalid_request_id")
+    assert "\\n" in error.message  # the message names the character, escaped
 
 
 def test_a_too_large_record_is_refused_before_it_is_parsed(monkeypatch):
