@@ -200,7 +200,7 @@ def hot_swap(kafka, topics, plan, records, process) -> dict:
         while pending and elapsed >= pending[0][0]:
             _, version = pending.pop(0)
             message = TrainingCompleted(version, True, {}, 0, 0)
-            producer.send(topics.retrain, encode(message.to_dict()))
+            producer.send(topics.model_events, encode(message.to_dict()))
             producer.flush()
 
     result: LoadResult = run_load(

@@ -91,7 +91,7 @@ class PredictorService:
         )
         self.reporter.start()
         try:
-            assign_from_end(self.control, self.topics.retrain)
+            assign_from_end(self.control, self.topics.model_events)
             self.consumer.subscribe(self.topics.app_messages)
             log.info(
                 "predictor ready model_version=%s topic=%s group=%s retrain_every=%s",

@@ -86,7 +86,7 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
     stream, _ = split_test(load_test())
     rows = frame_to_records(stream)
     labels = stream["label"].tolist()
-    wait_for_broker(common.kafka, common.topics, stop)
+    wait_for_broker(common.kafka, common.topics, stop, (common.topics.app_messages, common.topics.predictions))
     producer = create_producer(common.kafka, ProducerOptions("sample-app"))
     consumer = create_consumer(common.kafka, ConsumerOptions("sample-app"))
     tally = Tally()

@@ -10,8 +10,15 @@
 #   KAFKA_CONTROLLER_PORT  KRaft controller listener port                [9093]
 #   KAFKA_SASL_PORT        SASL_PLAINTEXT (PLAIN) listener port;
 #                          set to an empty string to disable it          [9094]
-#   KAFKA_SASL_USERNAME    user accepted on the SASL listener            [pipeline]
+#   KAFKA_SASL_USERNAME    user accepted on the SASL listeners           [pipeline]
 #   KAFKA_SASL_PASSWORD    its password                                  [pipeline-secret]
+#   KAFKA_SSL_PORT         SSL listener port (TLS, no SASL); empty: off  []
+#   KAFKA_SASL_SSL_PORT    SASL_SSL (PLAIN over TLS) listener port;
+#                          empty: off                                    []
+#   KAFKA_ACLS             1: StandardAuthorizer, one user per role
+#                          (admin, app, predictor, trainer), and no
+#                          unauthenticated listener                      [0]
+#   KAFKA_ROLE_PASSWORDS   with KAFKA_ACLS=1: role:password,...          [<role>-secret for each role]
 #   KAFKA_HEAP             JVM heap (-Xmx and -Xms)                      [512m]
 #   KAFKA_STATE_DIR        jars, data, config, pid and logs              [<project root>/.kafka]
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to be ready    [90]
@@ -21,6 +28,8 @@
 #   data/              log.dirs (topic data and KRaft metadata); kept across restarts
 #   cluster.id         cluster id, generated once
 #   server.properties  broker config, regenerated on every start (mode 600: holds the SASL password)
+#   tls/               with an SSL or SASL_SSL port: ca.pem (give it to clients as KAFKA_SSL_CAFILE),
+#                      ca.key, broker.pem (key + certificate for DNS name localhost); made once
 #   broker.pid         pid of the running JVM
 #   logs/server.log    broker log (log4j2, scripts/kafka/log4j2.yaml); logs/console.out: JVM stdout/err
 #
@@ -41,6 +50,10 @@ KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_SASL_PORT="${KAFKA_SASL_PORT-9094}"
 KAFKA_SASL_USERNAME="${KAFKA_SASL_USERNAME:-pipeline}"
 KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-pipeline-secret}"
+KAFKA_SSL_PORT="${KAFKA_SSL_PORT:-}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-}"
+KAFKA_ACLS="${KAFKA_ACLS:-0}"
+KAFKA_ROLE_PASSWORDS="${KAFKA_ROLE_PASSWORDS:-admin:admin-secret,app:app-secret,predictor:predictor-secret,trainer:trainer-secret}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 
@@ -54,6 +67,7 @@ PROPS="$STATE_DIR/server.properties"
 PID_FILE="$STATE_DIR/broker.pid"
 CLUSTER_ID_FILE="$STATE_DIR/cluster.id"
 SERVER_LOG="$LOG_DIR/server.log"
+TLS_DIR="$STATE_DIR/tls"
 OFFSET_FILE="$LOG_DIR/.start-offset" # size of server.log when the current broker was launched
 
 log() { echo "kafka: $*"; }
@@ -118,24 +132,81 @@ java_run() {
     "$@"
 }
 
+# A CA and a broker certificate for DNS name localhost only (clients verify the host name: a
+# connection to 127.0.0.1 must fail), made once with openssl. Nothing secret is committed: the CA
+# key lives in the state dir, which git ignores.
+ensure_tls() {
+  [[ -s "$TLS_DIR/broker.pem" && -s "$TLS_DIR/ca.pem" ]] && return 0
+  require_cmd openssl "install OpenSSL (apt-get install openssl) to make the test certificates"
+  mkdir -p "$TLS_DIR" "$LOG_DIR"
+  chmod 700 "$TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 825 -keyout ca.key -out ca.pem \
+      -subj "/CN=kafka-ml-pipeline local CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost"
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+      -extfile broker.ext -out broker.crt
+    cat broker.key broker.crt ca.pem >broker.pem
+    rm -f broker.csr broker.ext ca.srl
+    chmod 600 ca.key broker.key broker.pem
+  ) >"$LOG_DIR/tls.log" 2>&1 || { tail -n 20 "$LOG_DIR/tls.log" >&2; die "making the TLS certificates failed"; }
+  log "TLS certificates made in $TLS_DIR (clients: KAFKA_SSL_CAFILE=$TLS_DIR/ca.pem)"
+}
+
+# The JAAS entry of a PLAIN listener: user_<name>="<password>" for each user it accepts; with an
+# argument, also the credentials the broker itself logs in with on that listener.
+jaas() {
+  local own="$1" users="" pair
+  if [[ "$KAFKA_ACLS" == 1 ]]; then
+    for pair in ${KAFKA_ROLE_PASSWORDS//,/ }; do users+=" user_${pair%%:*}=\"${pair#*:}\""; done
+  else
+    users=" user_$KAFKA_SASL_USERNAME=\"$KAFKA_SASL_PASSWORD\""
+  fi
+  echo "org.apache.kafka.common.security.plain.PlainLoginModule required${own}${users};"
+}
+
+role_password() {
+  local pair
+  for pair in ${KAFKA_ROLE_PASSWORDS//,/ }; do
+    if [[ "${pair%%:*}" == "$1" ]]; then echo "${pair#*:}"; return 0; fi
+  done
+  die "KAFKA_ROLE_PASSWORDS has no password for role $1"
+}
+
 write_properties() {
-  local listeners="PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
+  # The JAAS values are quoted strings inside a properties file: refuse characters that would
+  # break them rather than start a broker with a mangled user.
+  [[ "$KAFKA_SASL_USERNAME" =~ ^[A-Za-z0-9._-]+$ ]] \
+    || die "KAFKA_SASL_USERNAME may only contain letters, digits, '.', '_' and '-'"
+  [[ "$KAFKA_SASL_PASSWORD" != *[\"\\]* && -n "$KAFKA_SASL_PASSWORD" ]] \
+    || die "KAFKA_SASL_PASSWORD must be non-empty and contain no '\"' or '\\'"
+  [[ "$KAFKA_ROLE_PASSWORDS" =~ ^([A-Za-z0-9_-]+:[A-Za-z0-9._-]+,?)+$ ]] \
+    || die "KAFKA_ROLE_PASSWORDS must read role:password,role:password (letters, digits, '.', '_', '-')"
+
+  # With ACLs no listener may be unauthenticated (its principal, ANONYMOUS, would have to be a
+  # super user for the controller's sake): the broker's own traffic logs in as admin.
+  local internal=PLAINTEXT
+  [[ "$KAFKA_ACLS" == 1 ]] && internal=SASL_PLAINTEXT
+  local listeners="INTERNAL://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
+  local protocols="INTERNAL:$internal,CONTROLLER:$internal"
+  local name port
+  for name in SASL_PLAINTEXT SSL SASL_SSL; do
+    case $name in
+      SASL_PLAINTEXT) port="$KAFKA_SASL_PORT" ;;
+      SSL) port="$KAFKA_SSL_PORT" ;;
+      SASL_SSL) port="$KAFKA_SASL_SSL_PORT" ;;
+    esac
+    [[ -n "$port" ]] || continue
+    listeners+=",$name://localhost:$port"
+    protocols+=",$name:$name"
+  done
   # Upstream's 4.x server.properties also advertises the controller listener; we do the same.
   local advertised="$listeners"
-  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
-  if [[ -n "$KAFKA_SASL_PORT" ]]; then
-    # The JAAS value is a quoted string inside a properties file: refuse characters that would
-    # break it rather than start a broker with a mangled user.
-    [[ "$KAFKA_SASL_USERNAME" =~ ^[A-Za-z0-9._-]+$ ]] \
-      || die "KAFKA_SASL_USERNAME may only contain letters, digits, '.', '_' and '-'"
-    [[ "$KAFKA_SASL_PASSWORD" != *[\"\\]* && -n "$KAFKA_SASL_PASSWORD" ]] \
-      || die "KAFKA_SASL_PASSWORD must be non-empty and contain no '\"' or '\\'"
-    listeners+=",SASL_PLAINTEXT://localhost:$KAFKA_SASL_PORT"
-    advertised+=",SASL_PLAINTEXT://localhost:$KAFKA_SASL_PORT"
-    protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
-  fi
 
-  # The file holds the SASL password: create it private before writing.
+  # The file holds passwords: create it private before writing.
   (umask 077 && : >"$PROPS")
   cat >"$PROPS" <<EOF
 # Generated by scripts/kafka.sh on every start; edit the script, not this file.
@@ -144,7 +215,7 @@ node.id=1
 # Static quorum: this node is the only voter (storage is formatted without --standalone).
 controller.quorum.voters=1@localhost:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
+inter.broker.listener.name=INTERNAL
 # Bound to localhost only.
 listeners=$listeners
 advertised.listeners=$advertised
@@ -162,13 +233,36 @@ group.initial.rebalance.delay.ms=0
 offsets.topic.num.partitions=1
 # The project creates its topics explicitly; typos should fail, not create topics.
 auto.create.topics.enable=false
+
+# SASL listeners: mechanism PLAIN.
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$(jaas "")
+listener.name.sasl_ssl.plain.sasl.jaas.config=$(jaas "")
 EOF
-  if [[ -n "$KAFKA_SASL_PORT" ]]; then
+  if [[ -n "$KAFKA_SSL_PORT$KAFKA_SASL_SSL_PORT" ]]; then
+    ensure_tls
     cat >>"$PROPS" <<EOF
 
-# SASL_PLAINTEXT listener, mechanism PLAIN, one user (user_<name>="<password>").
-sasl.enabled.mechanisms=PLAIN
-listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USERNAME="$KAFKA_SASL_PASSWORD";
+# TLS listeners: the broker's key and certificate chain in one PEM file; no client certificates.
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/broker.pem
+ssl.client.auth=none
+EOF
+  fi
+  if [[ "$KAFKA_ACLS" == 1 ]]; then
+    local own
+    own=" username=\"admin\" password=\"$(role_password admin)\""
+    cat >>"$PROPS" <<EOF
+
+# Access control: KRaft's StandardAuthorizer. Only admin is a super user, and nothing is allowed
+# that an ACL does not allow. The broker's own connections log in as admin.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin
+allow.everyone.if.no.acl.found=false
+sasl.mechanism.inter.broker.protocol=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.internal.plain.sasl.jaas.config=$(jaas "$own")
+listener.name.controller.plain.sasl.jaas.config=$(jaas "$own")
 EOF
   fi
 }
@@ -208,7 +302,7 @@ cmd_start() {
   fi
 
   local port
-  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT; do
+  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT $KAFKA_SSL_PORT $KAFKA_SASL_SSL_PORT; do
     if port_open "$port"; then
       die "port $port is already in use by another process (set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_SASL_PORT)"
     fi

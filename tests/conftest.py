@@ -41,7 +41,7 @@ class PrivateBroker:
     """A second local broker, started with scripts/kafka.sh on its own ports and state folder, for
     tests that stop the broker or need its SASL listener."""
 
-    def __init__(self, state_dir: Path, base_port: int):
+    def __init__(self, state_dir: Path, base_port: int, secure: bool = False):
         self.env = {
             **os.environ,
             "KAFKA_STATE_DIR": str(state_dir),
@@ -51,6 +51,15 @@ class PrivateBroker:
         }
         self.bootstrap = f"localhost:{base_port}"
         self.sasl_bootstrap = f"localhost:{base_port + 2}"
+        if secure:  # TLS listeners and ACLs: one user per role, no unauthenticated listener
+            self.env |= {
+                "KAFKA_SSL_PORT": str(base_port + 3),
+                "KAFKA_SASL_SSL_PORT": str(base_port + 4),
+                "KAFKA_ACLS": "1",
+            }
+        self.ssl_bootstrap = f"localhost:{base_port + 3}"
+        self.sasl_ssl_bootstrap = f"localhost:{base_port + 4}"
+        self.ca_file = state_dir / "tls" / "ca.pem"
 
     def _script(self, command: str) -> None:
         result = subprocess.run(
@@ -75,6 +84,19 @@ class PrivateBroker:
 def private_broker(tmp_path_factory):
     broker = PrivateBroker(
         tmp_path_factory.mktemp("private-broker"), base_port=int(os.environ.get("PRIVATE_BROKER_PORT", "29192"))
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory):
+    """A broker with TLS listeners (a CA and certificate made for the test) and ACLs on."""
+    broker = PrivateBroker(
+        tmp_path_factory.mktemp("secure-broker"),
+        base_port=int(os.environ.get("SECURE_BROKER_PORT", "29195")),
+        secure=True,
     )
     broker.start()
     yield broker

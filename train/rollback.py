@@ -29,12 +29,12 @@ def run(settings: RollbackSettings, stop: threading.Event) -> int:
         log.error("cannot roll back: %s (versions in the store: %s)", error, store.versions())
         return 2
     previous = store.current_version()
-    wait_for_broker(settings.common.kafka, settings.common.topics, stop)
+    wait_for_broker(settings.common.kafka, settings.common.topics, stop, (settings.common.topics.model_events,))
     make_current(store, settings.version, settings.common.tracking_uri, settings.registered_model)
     producer = create_producer(settings.common.kafka, ProducerOptions("rollback"))
     try:
         message = ModelRolledBack(settings.version, previous, f"rollback-{socket.gethostname()}")
-        producer.send(settings.common.topics.retrain, encode(message.to_dict()))
+        producer.send(settings.common.topics.model_events, encode(message.to_dict()))
         flush_or_wait(producer, stop, "rollback announcement")
     finally:
         producer.close(timeout_s=10)

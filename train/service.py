@@ -64,7 +64,8 @@ class TrainerService:
             log.error("no model version in %s: run `python initialize.py` first", self.store.root)
             return 2
         kafka = self.settings.common.kafka
-        wait_for_broker(kafka, self.topics, self.stop)  # first: wrong credentials fail at once
+        needed = (self.topics.retrain, self.topics.observations, self.topics.model_events)
+        wait_for_broker(kafka, self.topics, self.stop, needed)  # first: wrong credentials fail at once
         self.base_training = load_train()
         _, self.holdout = split_test(load_test())
         self.tracker = Tracker(
@@ -221,7 +222,7 @@ class TrainerService:
         message = TrainingCompleted(
             latest, serving, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
         )
-        self.producer.send(self.topics.retrain, encode(message.to_dict()))
+        self.producer.send(self.topics.model_events, encode(message.to_dict()))
         flush_or_wait(self.producer, self.stop, "training completed")
         log.info(
             "training completed announced version=%s promoted=%s holdout_auc=%.4f",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,18 @@ class KafkaSettings:
 
 @dataclass(frozen=True)
 class Topics:
-    """Topic names; tests give each run its own by passing a prefix."""
+    """Topic names; tests give each run its own by passing a prefix.
+
+    `retrain` carries what predictors say (retrain requests, refused models), `model_events` what
+    the trainer and operators say (a new version, a rollback). By default both are one topic, as in
+    the original; with ACLs they are two, so that the broker can enforce who may say what."""
 
     app_messages: str = "app_messages"
     predictions: str = "predictions"
     retrain: str = "retrain_topic"
     observations: str = "observations"
     dead_letter: str = "app_messages_dlq"
+    model_events: str = "retrain_topic"
 
     def partitions(self) -> dict[str, int]:
         """Partition count of each topic. Observations and control messages stay on one partition
@@ -60,21 +65,11 @@ class Topics:
             self.retrain: 1,
             self.observations: 1,
             self.dead_letter: 1,
+            self.model_events: 1,
         }
 
     def with_prefix(self, prefix: str) -> Topics:
-        return Topics(
-            *(
-                prefix + name
-                for name in (
-                    self.app_messages,
-                    self.predictions,
-                    self.retrain,
-                    self.observations,
-                    self.dead_letter,
-                )
-            )
-        )
+        return Topics(**{name: prefix + value for name, value in asdict(self).items()})
 
 
 @dataclass(frozen=True)
@@ -160,6 +155,13 @@ class RollbackSettings:
     registered_model: str = DEFAULT_REGISTERED_MODEL
 
 
+@dataclass(frozen=True)
+class AclSettings:
+    common: CommonSettings
+    predictor_group: str
+    trainer_group: str
+
+
 def default(settings_class: type, name: str) -> Any:
     """The default of one field of a settings class: flags take their defaults from here, so each
     default is written once, in the dataclass."""
@@ -189,6 +191,7 @@ def read_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "log_level": env.get("LOG_LEVEL", "INFO").upper(),
         "log_format": env.get("LOG_FORMAT", "text"),
         "topic_prefix": env.get("PIPELINE_TOPIC_PREFIX", ""),
+        "model_events_topic": env.get("PIPELINE_MODEL_EVENTS_TOPIC"),
     }
 
 
@@ -231,6 +234,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]
     group.add_argument("--retrain-topic", default=topics.retrain)
     group.add_argument("--observations-topic", default=topics.observations)
     group.add_argument("--dlq-topic", default=topics.dead_letter)
+    group.add_argument(
+        "--model-events-topic",
+        default=(values["topic_prefix"] or "") + values["model_events_topic"] if values["model_events_topic"] else None,
+        help="new versions and rollbacks (env PIPELINE_MODEL_EVENTS_TOPIC; default: the retrain topic)",
+    )
     parser.add_argument(
         "--tracking-uri",
         default=values["tracking_uri"],
@@ -288,7 +296,12 @@ def common_from_args(args: argparse.Namespace) -> CommonSettings:
             client=args.kafka_client,
         ),
         topics=Topics(
-            args.app_topic, args.predictions_topic, args.retrain_topic, args.observations_topic, args.dlq_topic
+            app_messages=args.app_topic,
+            predictions=args.predictions_topic,
+            retrain=args.retrain_topic,
+            observations=args.observations_topic,
+            dead_letter=args.dlq_topic,
+            model_events=args.model_events_topic or args.retrain_topic,
         ),
         tracking_uri=args.tracking_uri,
         model_store=args.model_store.resolve(),

@@ -55,6 +55,11 @@ class Pipeline:
         shutil.copy(initialized / "mlflow.db", root / "mlflow.db")
         self.env = base_env(root, self.prefix, bootstrap)
         self.services: list[ServiceProcess] = []
+        self.script_env: dict[str, dict[str, str]] = {}
+
+    def env_for(self, script: str) -> dict[str, str]:
+        """The environment of one script: the test's, plus that script's own (e.g. its credentials)."""
+        return {**self.env, **self.script_env.get(script, {})}
 
     def topic(self, name: str) -> str:
         return self.prefix + name
@@ -62,7 +67,7 @@ class Pipeline:
     def start(self, script: str, *args: str, name: str | None = None) -> ServiceProcess:
         log = self.root / f"{name or script.removesuffix('.py')}-{len(self.services)}.log"
         group = ["--group-id", f"{self.prefix}{script.removesuffix('.py')}"] if script != "sample_app.py" else []
-        service = ServiceProcess(script, [*group, *args], self.env, log)
+        service = ServiceProcess(script, [*group, *args], self.env_for(script), log)
         self.services.append(service)
         return service
 
@@ -79,7 +84,10 @@ class Pipeline:
     def sample_app(self, *args: str, timeout_s: float = 300) -> tuple[dict, str]:
         summary_path = self.root / f"summary-{uuid.uuid4().hex[:6]}.json"
         result = run_script(
-            "sample_app.py", ["--summary-json", str(summary_path), "--quiet", *args], self.env, timeout_s=timeout_s
+            "sample_app.py",
+            ["--summary-json", str(summary_path), "--quiet", *args],
+            self.env_for("sample_app.py"),
+            timeout_s=timeout_s,
         )
         assert summary_path.exists(), result.stdout[-2000:] + result.stderr[-3000:]
         return json.loads(summary_path.read_text()), result.stdout

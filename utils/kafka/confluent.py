@@ -15,10 +15,19 @@ from contextlib import contextmanager
 from typing import Any
 
 import confluent_kafka as ck
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from utils.kafka.interface import (
     Acknowledgement,
+    AclRule,
     AuthenticationFailed,
     AuthorizationFailed,
     BrokerUnavailable,
@@ -352,13 +361,24 @@ class ConfluentConsumer:
         return {Partition(p.topic, p.partition): self._watermarks(p)[1] for p in partitions}
 
     def _watermarks(self, partition: Partition) -> tuple[int, int]:
-        with _translated():
-            found = self._consumer.get_watermark_offsets(
-                ck.TopicPartition(partition.topic, partition.partition), timeout=REQUEST_TIMEOUT_S, cached=False
-            )
+        try:
+            with _translated():
+                found = self._consumer.get_watermark_offsets(
+                    ck.TopicPartition(partition.topic, partition.partition), timeout=REQUEST_TIMEOUT_S, cached=False
+                )
+        except UnknownTopic:
+            self._raise_if_denied(partition.topic)
+            raise
         if found is None:
             raise KafkaTimeout(f"no offsets for {partition} after {REQUEST_TIMEOUT_S}s")
         return int(found[0]), int(found[1])
+
+    def _raise_if_denied(self, topic: str) -> None:
+        """librdkafka reports a topic it may not describe as unknown: say which it is."""
+        with _translated():
+            metadata = self._consumer.list_topics(topic, timeout=REQUEST_TIMEOUT_S).topics.get(topic)
+        if metadata is not None and metadata.error is not None and metadata.error.code() in FATAL_CODES:
+            raise translate(metadata.error)
 
     def committed(self, partition: Partition) -> int | None:
         if self._group_id is None:
@@ -404,16 +424,36 @@ class ConfluentAdmin:
         with _translated():
             self._admin = AdminClient(client_config(settings, client_id) | {"error_cb": self._errors})
 
-    def create_topics(self, specs: Sequence[TopicSpec], timeout_s: float = 30.0) -> list[str]:
-        # librdkafka connects in the background: a first metadata call tells a down broker (or a
-        # refused login) from a slow one within the bootstrap timeout.
+    def list_topics(self) -> set[str]:
         with _translated():
             try:
-                existing = set(self._admin.list_topics(timeout=self._bootstrap_timeout_s).topics)
+                return set(self._admin.list_topics(timeout=self._bootstrap_timeout_s).topics)
             except ck.KafkaException:
                 self._admin.poll(0.5)  # serves error_cb, which knows a refused login from a down broker
                 self._errors.check()
                 raise
+
+    def create_acls(self, rules: Sequence[AclRule]) -> None:
+        bindings = [
+            AclBinding(
+                getattr(ResourceType, rule.resource.upper()),
+                rule.name,
+                ResourcePatternType.LITERAL,
+                rule.principal,
+                "*",
+                getattr(AclOperation, rule.operation.upper()),
+                AclPermissionType.ALLOW,
+            )
+            for rule in rules
+        ]
+        for future in self._admin.create_acls(bindings, request_timeout=REQUEST_TIMEOUT_S).values():
+            with _translated():
+                future.result(timeout=REQUEST_TIMEOUT_S)
+
+    def create_topics(self, specs: Sequence[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+        # librdkafka connects in the background: a first metadata call tells a down broker (or a
+        # refused login) from a slow one within the bootstrap timeout.
+        existing = self.list_topics()
         self._errors.check()
         new = [
             NewTopic(spec.name, num_partitions=spec.partitions, config=dict(spec.configs))

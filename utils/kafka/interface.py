@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 
 class Partition(NamedTuple):
@@ -36,6 +36,17 @@ class Acknowledgement(NamedTuple):
     topic: str
     partition: int
     offset: int
+
+
+@dataclass(frozen=True)
+class AclRule:
+    """Allow `principal` (e.g. "User:app") one `operation` (read, write, describe, create) on one
+    resource (a topic or a consumer group), named literally."""
+
+    principal: str
+    resource: Literal["topic", "group"]
+    name: str
+    operation: Literal["read", "write", "describe", "create"]
 
 
 @dataclass(frozen=True)
@@ -221,8 +232,16 @@ class Consumer(Protocol):
 
 
 class Admin(Protocol):
+    def list_topics(self) -> set[str]:
+        """The topics this principal may see."""
+        ...
+
     def create_topics(self, specs: Sequence[TopicSpec], timeout_s: float = 30.0) -> list[str]:
         """Create the topics that do not exist yet; returns the names created."""
+        ...
+
+    def create_acls(self, rules: Sequence[AclRule]) -> None:
+        """Add these ALLOW rules (existing ones are kept; adding one twice is harmless)."""
         ...
 
     def close(self) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -10,12 +11,21 @@ from typing import Any, TypeVar
 
 import kafka.errors as kerrors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import (
+    ACL,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    NewTopic,
+    ResourcePattern,
+    ResourceType,
+)
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from utils.kafka.interface import (
     Acknowledgement,
+    AclRule,
     AuthenticationFailed,
     AuthorizationFailed,
     BrokerUnavailable,
@@ -53,10 +63,11 @@ TRANSLATIONS: tuple[tuple[type[Exception], type[KafkaError]], ...] = (
 )
 
 
-def translate(error: Exception) -> KafkaError:
-    """Our exception for one of kafka-python's (a refused login seen in its logs wins)."""
-    if AUTH_WATCH.failure is not None:
-        return AUTH_WATCH.failure
+def translate(error: Exception, client_id: str | None = None) -> KafkaError:
+    """Our exception for one of kafka-python's (a refused login seen in the client's logs wins)."""
+    seen = AUTH_WATCH.failures.get(client_id) if client_id is not None else None
+    if seen is not None:
+        return seen
     for theirs, ours in TRANSLATIONS:
         if isinstance(error, theirs):
             return ours(str(error))
@@ -64,49 +75,59 @@ def translate(error: Exception) -> KafkaError:
 
 
 class _AuthWatch(logging.Handler):
-    """kafka-python 3 logs a refused SASL login (with the exception object as a log argument) and
-    keeps retrying until its bootstrap timeout, then raises a plain timeout. This notices the
-    exception in the log record, by class, so that the next call raises the real reason at once."""
+    """kafka-python 3 logs a refused SASL login or an untrusted TLS certificate (with the exception
+    object as a log argument, beside the connection, whose config names the client) and keeps
+    retrying until its bootstrap timeout, then raises a plain timeout. This notices the exception
+    in the log record, by class, so that the client's next call raises the real reason at once."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.ERROR)
-        self.failure: KafkaError | None = None
+        self.failures: dict[str, KafkaError] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.failure is not None or not isinstance(record.args, tuple):
+        if not isinstance(record.args, tuple) or not record.args:
             return
-        for arg in record.args:
+        config = getattr(record.args[0], "config", None)
+        client_id = config.get("client_id") if isinstance(config, dict) else None
+        if client_id is None or client_id in self.failures:
+            return
+        for arg in record.args[1:]:
             if isinstance(arg, kerrors.SaslAuthenticationFailedError | kerrors.UnsupportedSaslMechanismError):
-                self.failure = AuthenticationFailed(str(arg))
+                self.failures[client_id] = AuthenticationFailed(str(arg))
+            elif isinstance(arg, ssl.SSLCertVerificationError):
+                self.failures[client_id] = AuthenticationFailed(f"TLS: the broker's certificate is not trusted ({arg})")
             elif isinstance(arg, kerrors.AuthorizationError):
-                self.failure = AuthorizationFailed(str(arg))
+                self.failures[client_id] = AuthorizationFailed(str(arg))
 
-    def install(self) -> None:
+    def install(self, client_id: str) -> None:
+        """Watch for `client_id` from now on (a new client starts with a clean slate)."""
+        self.failures.pop(client_id, None)
         kafka_logger = logging.getLogger("kafka")
         if self not in kafka_logger.handlers:
             kafka_logger.addHandler(self)
 
-    def check(self) -> None:
-        if self.failure is not None:
-            raise self.failure
+    def check(self, client_id: str) -> None:
+        failure = self.failures.get(client_id)
+        if failure is not None:
+            raise failure
 
 
 AUTH_WATCH = _AuthWatch()
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
-    AUTH_WATCH.check()
+def _translated(client_id: str) -> Iterator[None]:
+    AUTH_WATCH.check(client_id)
     try:
         yield
     except kerrors.KafkaError as error:
-        raise translate(error) from error
+        raise translate(error, client_id) from error
     except AssertionError as error:  # kafka-python asserts on misuse, e.g. a position of an unassigned partition
         raise InvalidUsage(str(error) or "invalid use of the consumer") from error
 
 
-def _call(function: Callable[[], T]) -> T:
-    with _translated():
+def _call(client_id: str, function: Callable[[], T]) -> T:
+    with _translated(client_id):
         return function()
 
 
@@ -159,9 +180,11 @@ class _Delivery:
 
 class KafkaPythonProducer:
     def __init__(self, settings: KafkaSettings, options: ProducerOptions) -> None:
-        AUTH_WATCH.install()
+        self._client_id = options.client_id
+        AUTH_WATCH.install(self._client_id)
         extra = {} if options.batch_bytes is None else {"batch_size": options.batch_bytes}
         self._producer = _call(
+            self._client_id,
             lambda: KafkaProducer(
                 **client_config(settings),
                 client_id=options.client_id,
@@ -170,7 +193,7 @@ class KafkaPythonProducer:
                 linger_ms=options.linger_ms,
                 max_block_ms=options.max_block_ms,
                 **extra,
-            )
+            ),
         )
         self._closed = False
 
@@ -178,27 +201,31 @@ class KafkaPythonProducer:
         self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
     ) -> _Delivery | RefusedDelivery:
         try:
-            with _translated():
+            with _translated(self._client_id):
                 return _Delivery(self._producer.send(topic, value=value, key=key, partition=partition))
         except RecordTooLarge as error:
             return RefusedDelivery(error)
 
     def flush(self, timeout_s: float | None = None) -> None:
-        with _translated():
+        with _translated(self._client_id):
             self._producer.flush(timeout=timeout_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
         if not self._closed:
             self._closed = True
-            with _translated():
+            try:
                 self._producer.close(timeout=timeout_s)
+            except kerrors.KafkaError as error:
+                log.warning("producer closed with unacknowledged records error=%r", error)
 
 
 class KafkaPythonConsumer:
     def __init__(self, settings: KafkaSettings, options: ConsumerOptions) -> None:
-        AUTH_WATCH.install()
+        self._client_id = options.client_id
+        AUTH_WATCH.install(self._client_id)
         self._group_id = options.group_id
         self._consumer = _call(
+            self._client_id,
             lambda: KafkaConsumer(
                 **client_config(settings),
                 client_id=options.client_id,
@@ -210,18 +237,28 @@ class KafkaPythonConsumer:
                 heartbeat_interval_ms=options.heartbeat_interval_ms,
                 max_poll_interval_ms=options.max_poll_interval_ms,
                 fetch_max_wait_ms=options.fetch_max_wait_ms,
-            )
+            ),
         )
         self._closed = False
 
     def poll(self, timeout_s: float, max_records: int | None = None) -> list[Record]:
-        with _translated():
+        with _translated(self._client_id):
             polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        self._check_topic_access()
         return [
             Record(record.topic, record.partition, record.offset, record.key, record.value)
             for records in polled.values()
             for record in records
         ]
+
+    def _check_topic_access(self) -> None:
+        """kafka-python only logs a topic the broker will not describe to this principal, and its
+        consumer then waits forever: its cluster metadata keeps the set, which this turns into our error."""
+        denied = self._consumer._client.cluster.unauthorized_topics  # noqa: SLF001  (no public accessor)
+        if denied:
+            mine = {p.topic for p in self._consumer.assignment()} | set(self._consumer.subscription() or ())
+            if denied & mine:
+                raise AuthorizationFailed(f"topic(s) {sorted(denied & mine)} not authorized for this principal")
 
     def subscribe(self, topic: str, timeout_s: float = 30.0) -> None:
         if self._group_id is None:
@@ -231,19 +268,19 @@ class KafkaPythonConsumer:
             if time.monotonic() > deadline:
                 raise UnknownTopic(f"topic {topic} is not in the cluster metadata after {timeout_s:.0f}s")
             time.sleep(0.2)
-        with _translated():
+        with _translated(self._client_id):
             self._consumer.subscribe([topic])
 
     def assign(self, partitions: Iterable[Partition]) -> None:
-        with _translated():
+        with _translated(self._client_id):
             self._consumer.assign([_tp(p) for p in partitions])
 
     def assignment(self) -> set[Partition]:
-        with _translated():
+        with _translated(self._client_id):
             return {Partition(p.topic, p.partition) for p in self._consumer.assignment()}
 
     def partitions_for(self, topic: str) -> set[int]:
-        with _translated():
+        with _translated(self._client_id):
             return set(self._consumer.partitions_for_topic(topic) or ())
 
     def _require_assigned(self, partition: Partition) -> TopicPartition:
@@ -253,33 +290,33 @@ class KafkaPythonConsumer:
 
     def seek(self, partition: Partition, offset: int) -> None:
         tp = self._require_assigned(partition)
-        with _translated():
+        with _translated(self._client_id):
             self._consumer.seek(tp, offset)
 
     def seek_to_beginning(self, partitions: Iterable[Partition]) -> None:
         tps = [self._require_assigned(p) for p in partitions]
-        with _translated():
+        with _translated(self._client_id):
             self._consumer.seek_to_beginning(*tps)
 
     def seek_to_end(self, partitions: Iterable[Partition]) -> None:
         tps = [self._require_assigned(p) for p in partitions]
-        with _translated():
+        with _translated(self._client_id):
             self._consumer.seek_to_end(*tps)
 
     def position(self, partition: Partition) -> int:
         tp = self._require_assigned(partition)
-        with _translated():
+        with _translated(self._client_id):
             return int(self._consumer.position(tp))
 
     def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
-        with _translated():
+        with _translated(self._client_id):
             ends = self._consumer.end_offsets([_tp(p) for p in partitions])
         return {Partition(p.topic, p.partition): int(offset) for p, offset in ends.items()}
 
     def committed(self, partition: Partition) -> int | None:
         if self._group_id is None:
             raise InvalidUsage("committed() needs a group id")
-        with _translated():
+        with _translated(self._client_id):
             offset = self._consumer.committed(_tp(partition))
         return None if offset is None else int(offset)
 
@@ -288,30 +325,57 @@ class KafkaPythonConsumer:
             raise InvalidUsage("commit() needs a group id")
         if not offsets:
             return
-        with _translated():
+        with _translated(self._client_id):
             self._consumer.commit({_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()})
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            with _translated():
+            try:
                 self._consumer.close(autocommit=False)
+            except kerrors.KafkaError as error:
+                log.warning("consumer closed with an error error=%r", error)
 
 
 class KafkaPythonAdmin:
     def __init__(self, settings: KafkaSettings, client_id: str, bootstrap_timeout_s: float = 5.0) -> None:
-        AUTH_WATCH.install()
+        self._client_id = client_id
+        AUTH_WATCH.install(self._client_id)
         self._admin = _call(
+            self._client_id,
             lambda: KafkaAdminClient(
                 **client_config(settings), client_id=client_id, bootstrap_timeout_ms=int(bootstrap_timeout_s * 1000)
-            )
+            ),
         )
+
+    def list_topics(self) -> set[str]:
+        with _translated(self._client_id):
+            return set(self._admin.list_topics())
+
+    def create_acls(self, rules: Sequence[AclRule]) -> None:
+        acls = [
+            ACL(
+                principal=rule.principal,
+                host="*",
+                operation=getattr(ACLOperation, rule.operation.upper()),
+                permission_type=ACLPermissionType.ALLOW,
+                resource_pattern=ResourcePattern(
+                    getattr(ResourceType, rule.resource.upper()), rule.name, ACLResourcePatternType.LITERAL
+                ),
+            )
+            for rule in rules
+        ]
+        with _translated(self._client_id):
+            result = self._admin.create_acls(acls)
+        if result.get("failed"):
+            acl, error = result["failed"][0]
+            raise translate(error if isinstance(error, Exception) else kerrors.KafkaError(str(error)))
 
     def create_topics(self, specs: Sequence[TopicSpec], timeout_s: float = 30.0) -> list[str]:
         new = [NewTopic(spec.name, spec.partitions, -1, topic_configs=dict(spec.configs)) for spec in specs]
-        with _translated():
+        with _translated(self._client_id):
             result = self._admin.create_topics(
-                new, timeout_ms=int(timeout_s * 1000), raise_errors=False, wait_for_metadata=True
+                new, timeout_ms=int(timeout_s * 1000), raise_errors=False, wait_for_metadata=False
             )
         created = []
         for topic in result["topics"]:
@@ -319,10 +383,14 @@ class KafkaPythonAdmin:
             if code == 0:
                 created.append(topic["name"])
             elif code != kerrors.TopicAlreadyExistsError.errno:
-                error = kerrors.for_code(code)(topic.get("error_message") or "")
+                error = kerrors.for_code(code)(topic.get("error_message") or topic["name"])
                 raise translate(error) from error
+        # Consumers subscribe once their metadata knows a topic: wait until the broker lists it.
+        deadline = time.monotonic() + timeout_s
+        while created and not set(created) <= self.list_topics() and time.monotonic() < deadline:
+            time.sleep(0.1)
         return created
 
     def close(self) -> None:
-        with _translated():
+        with _translated(self._client_id):
             self._admin.close()

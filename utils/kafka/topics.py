@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 
 from utils.kafka.clients import create_admin
-from utils.kafka.interface import AuthenticationFailed, FatalKafkaError, KafkaError, TopicSpec
+from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed, FatalKafkaError, KafkaError, TopicSpec
+from utils.kafka.tls import check_tls
 from utils.settings import KafkaSettings, Topics
 from utils.shutdown import StopRequested
 
@@ -22,11 +24,28 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
     ]
 
 
-def ensure_topics(kafka: KafkaSettings, topics: Topics) -> list[str]:
-    """Create the pipeline's topics that do not exist yet (the broker does not auto-create them)."""
+def ensure_topics(kafka: KafkaSettings, topics: Topics, needed: Collection[str] | None = None) -> list[str]:
+    """Create the topics a service needs (default: all of the pipeline's) that do not exist yet (the
+    broker does not auto-create them).
+
+    Only missing topics are asked for: with ACLs, a service may see its own topics, no others, and
+    create none."""
     admin = create_admin(kafka)
     try:
-        created = admin.create_topics(topic_specs(topics))
+        existing = admin.list_topics()
+        missing = [
+            spec
+            for spec in topic_specs(topics)
+            if spec.name not in existing and (needed is None or spec.name in needed)
+        ]
+        try:
+            created = admin.create_topics(missing) if missing else []
+        except AuthorizationFailed as error:
+            names = ", ".join(spec.name for spec in missing)
+            raise AuthorizationFailed(
+                f"topic(s) {names} do not exist or are not visible to user {kafka.sasl_username!r}, who may not "
+                f"create them: create them and their ACLs first (python setup_acls.py, as admin) ({error})"
+            ) from error
     finally:
         admin.close()
     for name in created:
@@ -45,8 +64,15 @@ def check_credentials(kafka: KafkaSettings) -> None:
         raise AuthenticationFailed("SASL needs a mechanism: set KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256...)")
 
 
-def wait_for_broker(kafka: KafkaSettings, topics: Topics, stop: threading.Event, retry_s: float = 2.0) -> None:
-    """Create the topics, retrying (and saying so) while the broker is unreachable.
+def wait_for_broker(
+    kafka: KafkaSettings,
+    topics: Topics,
+    stop: threading.Event,
+    needed: Collection[str] | None = None,
+    retry_s: float = 2.0,
+) -> None:
+    """Ensure the topics a service needs (see ensure_topics), retrying (and saying so) while the
+    broker is unreachable.
 
     Raises a FatalKafkaError at once if the broker refuses the credentials or the access, and
     StopRequested if asked to stop first."""
@@ -54,7 +80,8 @@ def wait_for_broker(kafka: KafkaSettings, topics: Topics, stop: threading.Event,
     attempt = 0
     while not stop.is_set():
         try:
-            ensure_topics(kafka, topics)
+            check_tls(kafka)
+            ensure_topics(kafka, topics, needed)
             if attempt:
                 log.info("broker reachable again bootstrap=%s", kafka.bootstrap_servers)
             return

@@ -40,3 +40,18 @@ def test_password_never_in_repr():
 
 def test_tracking_uri_default_is_a_local_sqlite_file():
     assert parse([], {}).tracking_uri.startswith("sqlite:///")
+
+
+@pytest.mark.parametrize(
+    "argv, env, expected",
+    [
+        ([], {}, "retrain_topic"),
+        ([], {"PIPELINE_TOPIC_PREFIX": "t1-"}, "t1-retrain_topic"),
+        ([], {"PIPELINE_MODEL_EVENTS_TOPIC": "model_events"}, "model_events"),
+        ([], {"PIPELINE_TOPIC_PREFIX": "t1-", "PIPELINE_MODEL_EVENTS_TOPIC": "model_events"}, "t1-model_events"),
+        (["--model-events-topic", "events"], {"PIPELINE_MODEL_EVENTS_TOPIC": "model_events"}, "events"),
+        (["--retrain-topic", "r"], {}, "r"),
+    ],
+)
+def test_model_events_share_the_retrain_topic_unless_told(argv, env, expected):
+    assert parse(argv, env).topics.model_events == expected
