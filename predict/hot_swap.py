@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import Scorer, load_scorer
+from utils.shutdown import StopRequested
+from utils.tracking import call_when_up
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +29,17 @@ class LoadResult:
 
 
 class ModelSwapper:
-    def __init__(self, store: ModelStore, initial: Scorer, fetch: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        store: ModelStore,
+        initial: Scorer,
+        fetch: Callable[[int], None] | None = None,
+        tracking_uri: str = "",
+    ):
         self.store = store
         self.fetch = fetch  # brings a version into `store` first (e.g. from the MLflow registry)
+        self.tracking_uri = tracking_uri
+        self._closing = threading.Event()
         self.current = initial
         self._wanted: queue.Queue[int | None] = queue.Queue()
         self._loaded: queue.Queue[LoadResult] = queue.Queue()
@@ -54,8 +64,14 @@ class ModelSwapper:
             results.append(result)
 
     def close(self) -> None:
+        self._closing.set()
         self._wanted.put(None)
         self._thread.join(timeout=5)
+
+    def _fetch_when_up(self, version: int) -> None:
+        """Fetch, waiting out an MLflow outage (the current version serves meanwhile)."""
+        assert self.fetch is not None
+        call_when_up(lambda: self.fetch(version), self.tracking_uri, self._closing)  # type: ignore[misc]
 
     def _load_forever(self) -> None:
         while (version := self._wanted.get()) is not None:
@@ -63,12 +79,14 @@ class ModelSwapper:
                 continue
             try:
                 if self.fetch is not None:
-                    self.fetch(version)
+                    self._fetch_when_up(version)
                 self._loaded.put(LoadResult(version, scorer=load_scorer(self.store, version)))
                 log.info("model version loaded version=%s", version)
             except ModelStoreError as error:
                 log.error("model version refused version=%s reason=%s", version, error)
                 self._loaded.put(LoadResult(version, error=str(error)))
+            except StopRequested:
+                return
             except Exception as error:  # never let the loader thread die
                 log.exception("model version failed to load version=%s", version)
                 self._loaded.put(LoadResult(version, error=repr(error)))

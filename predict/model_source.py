@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from utils.model_store import CHAMPION_ALIAS, REGISTRY_ARTIFACT, ModelStore, ModelStoreError
+from utils.tracking import TrackingUnavailable, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +33,28 @@ class MlflowModelSource:
         try:
             champion = self.client.get_model_version_by_alias(self.registered_model, CHAMPION_ALIAS)
         except self.mlflow.exceptions.MlflowException as error:
+            if is_outage(error):
+                raise TrackingUnavailable(f"MLflow unreachable: {error.message[:200]}") from error
             raise ModelStoreError(
                 f"no {CHAMPION_ALIAS} in registered model {self.registered_model}: {error}"
             ) from error
         return int(champion.tags["store_version"])
 
     def fetch(self, version: int) -> None:
-        """Download a version into the cache unless it is there already."""
+        """Download a version into the cache unless it is there already. TrackingUnavailable if the
+        server does not answer (retry later), ModelStoreError if the version is not to be had."""
         if self.cache.path_of(version).is_dir():
             return
+        try:
+            self._download(version)
+        except TrackingUnavailable:
+            raise
+        except Exception as error:
+            if is_outage(error):
+                raise TrackingUnavailable(f"MLflow unreachable while fetching version {version}") from error
+            raise
+
+    def _download(self, version: int) -> None:
         matches = self.client.search_model_versions(
             f"name='{self.registered_model}' and tags.store_version='{int(version)}'"
         )
@@ -54,6 +68,8 @@ class MlflowModelSource:
             )
             (staging / REGISTRY_ARTIFACT).rename(self.cache.path_of(version))
         except (OSError, self.mlflow.exceptions.MlflowException) as error:
+            if is_outage(error):
+                raise
             raise ModelStoreError(f"version {version}: download from MLflow failed ({error})") from error
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -42,6 +42,7 @@ from utils.model_store import ModelStore, ModelStoreError
 from utils.schema import MessageError
 from utils.scoring import Scorer, load_scorer
 from utils.settings import PredictorSettings
+from utils.tracking import call_when_up
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,12 @@ class PredictorService:
             ConsumerOptions(self.instance, self.settings.group_id, max_poll_records=self.settings.max_batch),
         )
         self.control: Consumer = create_consumer(kafka, ConsumerOptions(f"{self.instance}-control"))
-        self.swapper = ModelSwapper(self.store, scorer, fetch=self.source.fetch if self.source else None)
+        self.swapper = ModelSwapper(
+            self.store,
+            scorer,
+            fetch=self.source.fetch if self.source else None,
+            tracking_uri=self.settings.common.tracking_uri,
+        )
         metrics.MODEL_VERSION.set(scorer.version)
         serve_metrics(self.settings.metrics_port)
         self.reporter = ServingReporter(
@@ -113,8 +119,9 @@ class PredictorService:
     def _load_current(self) -> Scorer | None:
         if self.source is not None:
             try:
-                champion = self.source.champion_version()
-                self.source.fetch(champion)
+                source = self.source
+                champion = call_when_up(source.champion_version, self.settings.common.tracking_uri, self.stop)
+                call_when_up(lambda: source.fetch(champion), self.settings.common.tracking_uri, self.stop)
                 version: int | None = champion
             except ModelStoreError as error:
                 log.error("no model to serve from MLflow: %s", error)

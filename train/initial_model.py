@@ -11,6 +11,7 @@ from train.tracking import Tracker
 from utils.data import load_test, load_train, split_test
 from utils.model_store import ModelStore
 from utils.settings import InitializeSettings
+from utils.tracking import probe
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def run(settings: InitializeSettings, stop: threading.Event) -> int:
             store.root,
         )
         return 0
+    probe(settings.common.tracking_uri)  # before the long search: exit 4 at once if MLflow is down
     training = load_train(settings.download)
     test = load_test(settings.download)
     _, holdout = split_test(test)

@@ -85,6 +85,10 @@ def train_version(
             "promoted": promoted,
             "promotion_reason": reason,
             **extra_metadata,
+            # What MLflow gets beside the above, so that a retrain interrupted by an MLflow outage can
+            # be recorded later from the store alone (Tracker.ensure_recorded).
+            "extra_metrics": dict(extra_metrics or {}),
+            "tracking_tags": {k: str(v) for k, v in {"promoted": promoted, "promotion_reason": reason, **tags}.items()},
         }
         files = {
             MODEL_FILE: booster.model_to_string().encode("utf-8"),

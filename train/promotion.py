@@ -41,14 +41,12 @@ def should_make_current(version: int, metadata: Mapping, history: Sequence[int])
 
 def make_current(store: ModelStore, version: int, tracking_uri: str, registered_model: str) -> None:
     """Serve `version`: the store's CURRENT pointer first (what predictors load), then the registry's
-    champion alias (a record: a failure there is logged, serving has moved already)."""
+    champion alias. If MLflow fails in between, record_champion() completes it (idempotent)."""
     store.set_current(version)
     record_champion(version, tracking_uri, registered_model)
 
 
 def record_champion(version: int, tracking_uri: str, registered_model: str) -> None:
-    """Point the MLflow `champion` alias at the registry version of store version `version`."""
-    try:
-        point_champion_at(tracking_uri, registered_model, version)
-    except Exception as error:  # MLflow is a record here; serving must not depend on it
-        log.warning("MLflow champion alias not moved version=%s error=%r", version, error)
+    """Point the MLflow `champion` alias at the registry version of store version `version`
+    (nothing to do if it points there already)."""
+    point_champion_at(tracking_uri, registered_model, version)

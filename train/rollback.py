@@ -16,6 +16,7 @@ from utils.messages import ModelRolledBack, encode
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import load_scorer
 from utils.settings import RollbackSettings
+from utils.tracking import probe
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def run(settings: RollbackSettings, stop: threading.Event) -> int:
         log.error("cannot roll back: %s (versions in the store: %s)", error, store.versions())
         return 2
     previous = store.current_version()
+    probe(settings.common.tracking_uri)  # CURRENT and the registry's champion must not disagree: exit 4 first
     wait_for_broker(settings.common.kafka, settings.common.topics, stop, (settings.common.topics.model_events,))
     make_current(store, settings.version, settings.common.tracking_uri, settings.registered_model)
     producer = create_producer(settings.common.kafka, ProducerOptions("rollback"))

@@ -21,6 +21,7 @@ from train.drift import PSI_WARNING, drifted, feature_drift, prediction_shift
 from train.observations import observations_frame, read_observations
 from train.pipeline import train_version
 from train.promotion import holdout_gate, make_current, record_champion, should_make_current
+from train.requests import retrain_target
 from train.tracking import Tracker
 from utils import metrics
 from utils.data import frame_to_records, load_test, load_train, split_test
@@ -38,13 +39,13 @@ from utils.kafka.interface import (
 )
 from utils.kafka.offsets import commit_offsets
 from utils.kafka.topics import wait_for_broker
-from utils.messages import RetrainRequest, TrainingCompleted, control_from_dict, decode_object, encode
+from utils.messages import TrainingCompleted, encode
 from utils.metrics import serve_metrics
 from utils.model_store import ModelStore
-from utils.schema import MessageError
 from utils.scoring import load_scorer
 from utils.settings import TrainerSettings
 from utils.shutdown import StopRequested
+from utils.tracking import TrackingUnavailable, call_when_up, is_outage, wait_for_tracking
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,11 @@ class TrainerService:
         wait_for_broker(kafka, self.topics, self.stop, needed)  # first: wrong credentials fail at once
         self.base_training = load_train()
         _, self.holdout = split_test(load_test())
-        self.tracker = Tracker(
-            self.settings.common.tracking_uri, self.settings.experiment, self.settings.registered_model
+        tracking_uri = self.settings.common.tracking_uri
+        self.tracker = call_when_up(
+            lambda: Tracker(tracking_uri, self.settings.experiment, self.settings.registered_model),
+            tracking_uri,
+            self.stop,
         )
         serve_metrics(self.settings.metrics_port)
         self.producer: Producer = create_producer(kafka, ProducerOptions(self.instance))
@@ -108,20 +112,12 @@ class TrainerService:
     def _serve_once(self) -> bool:
         """Handle one poll's requests; False once the service must stop."""
         records = self.consumer.poll(1.0)
-        requests = []
-        for record in records:
-            try:
-                message = control_from_dict(decode_object(record.value))
-            except MessageError as error:
-                log.warning("unreadable message on %s offset=%s error=%s", self.topics.retrain, record.offset, error)
-                continue
-            if isinstance(message, RetrainRequest):
-                requests.append(message)
         if not records:
             return True
+        target = retrain_target(records)
         try:
-            if requests:
-                self.retrain(max(r.observations_end_offset for r in requests), coalesced=len(requests))
+            if target is not None:
+                self.retrain(target.observations_end_offset, coalesced=target.coalesced)
             self.consumer.commit(commit_offsets(records))
         except StopRequested:
             log.info("retrain abandoned: stopping; the request stays uncommitted and will be redone")
@@ -131,6 +127,12 @@ class TrainerService:
                 raise
             log.warning("retrain not acknowledged, will replay error=%r", error)
             self._rewind(records)
+        except Exception as error:
+            if not (isinstance(error, TrackingUnavailable) or is_outage(error)):
+                raise
+            log.warning("retrain interrupted: MLflow unreachable; the request stays uncommitted and is redone")
+            self._rewind(records)
+            wait_for_tracking(self.settings.common.tracking_uri, self.stop)
         return True
 
     def retrain(self, end_offset: int, coalesced: int = 1) -> None:
@@ -214,11 +216,16 @@ class TrainerService:
         latest = self.store.require(self.store.latest_version())
         metadata = self.store.metadata(latest)
         registry = (self.settings.common.tracking_uri, self.settings.registered_model)
-        if should_make_current(latest, metadata, self.store.promotion_history()):
-            make_current(self.store, latest, *registry)
+
+        def record() -> None:  # every step idempotent: repeated after an MLflow outage or a crash
+            self.tracker.ensure_recorded(self.store, latest)
+            if should_make_current(latest, metadata, self.store.promotion_history()):
+                make_current(self.store, latest, *registry)
+            elif self.store.current_version() == latest:
+                record_champion(latest, *registry)
+
+        call_when_up(record, self.settings.common.tracking_uri, self.stop)
         serving = self.store.current_version() == latest
-        if serving:
-            record_champion(latest, *registry)  # again: a crash may have come between the two
         message = TrainingCompleted(
             latest, serving, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
         )

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import lightgbm as lgb
 
 from train.tune import Trial
-from utils.model_store import CHAMPION_ALIAS, REGISTRY_ARTIFACT
+from utils.model_store import CHAMPION_ALIAS, MODEL_FILE, REGISTRY_ARTIFACT, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ def point_champion_at(tracking_uri: str, registered_model: str, store_version: i
     if not matches:
         log.warning("no registry version for store_version=%s: champion alias not moved", store_version)
         return
+    current = _alias_version(client, registered_model)
+    if current == matches[0].version:
+        return
     client.set_registered_model_alias(registered_model, CHAMPION_ALIAS, matches[0].version)
     log.info("champion alias moved registry_version=%s store_version=%s", matches[0].version, store_version)
 
@@ -50,6 +53,17 @@ def record_rollback(tracking_uri: str, experiment: str, previous: int | None, ve
     tags = {"trigger": "rollback", "store_version": str(version), "replaces_version": str(previous)}
     with mlflow.start_run(run_name=f"rollback-to-v{version}", tags=tags):
         pass
+
+
+def _alias_version(client: Any, registered_model: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(registered_model, CHAMPION_ALIAS).version)
+    except Exception as error:
+        from utils.tracking import is_outage
+
+        if is_outage(error):
+            raise
+        return None  # no alias yet
 
 
 class Tracker:
@@ -95,15 +109,39 @@ class Tracker:
         mlflow.log_metrics(dict(metrics))
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
         mlflow.log_artifacts(str(version_dir), artifact_path=REGISTRY_ARTIFACT)
-        info = mlflow.lightgbm.log_model(
-            booster,
-            name="model",
-            registered_model_name=self.registered_model,
-            pip_requirements=[f"lightgbm=={lgb.__version__}"],
+        info = mlflow.lightgbm.log_model(booster, name="model", pip_requirements=[f"lightgbm=={lgb.__version__}"])
+        # Registered with its tags in one request: a registry version always names its store version,
+        # so ensure_recorded() can tell whether an interrupted retrain got this far.
+        registered = mlflow.register_model(
+            info.model_uri, self.registered_model, tags={k: str(v) for k, v in tags.items()}
         )
-        registry_version = str(info.registered_model_version)
-        client = mlflow.MlflowClient()
-        for key, value in tags.items():
-            client.set_model_version_tag(self.registered_model, registry_version, key, str(value))
-        log.info("mlflow model registered name=%s registry_version=%s", self.registered_model, registry_version)
-        return registry_version
+        log.info("mlflow model registered name=%s registry_version=%s", self.registered_model, registered.version)
+        return str(registered.version)
+
+    def is_registered(self, store_version: int) -> bool:
+        """True if the registry has a version for this store version."""
+        client = self.mlflow.MlflowClient()
+        found = client.search_model_versions(
+            f"name='{self.registered_model}' and tags.store_version='{int(store_version)}'"
+        )
+        return bool(found)
+
+    def ensure_recorded(self, store: ModelStore, version: int) -> bool:
+        """Log and register a published store version in its own training run, unless the registry
+        has it already: a retrain that an MLflow outage interrupted after publishing is completed,
+        once. True if it had to."""
+        if self.is_registered(version):
+            return False
+        metadata = store.metadata(version)
+        files = store.read_verified(version)
+        booster = lgb.Booster(model_str=files[MODEL_FILE].decode("utf-8"))
+        with self.mlflow.start_run(run_id=metadata["mlflow_run_id"]):
+            self.log_outcome(
+                metadata["params"],
+                {**metadata["metrics"], **metadata.get("extra_metrics", {})},
+                booster,
+                store.path_of(version),
+                {"store_version": version, **metadata.get("tracking_tags", {})},
+            )
+        log.info("interrupted version recorded in MLflow version=%s run_id=%s", version, metadata["mlflow_run_id"])
+        return True

@@ -12,11 +12,13 @@ from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed
 from utils.logs import configure_logging
 from utils.settings import CommonSettings
 from utils.shutdown import StopRequested, stop_on_signals
+from utils.tracking import TrackingUnavailable, configure_http_retries, is_outage
 
 log = logging.getLogger(__name__)
 
 EXIT_CONFIGURATION = 2  # e.g. bad data files, no model yet
 EXIT_ACCESS_DENIED = 3  # wrong credentials, untrusted certificate, or an ACL that forbids the job
+EXIT_TRACKING_UNAVAILABLE = 4  # a one-shot command (initialize, rollback) found MLflow down: run it again
 
 
 class ServiceSettings(Protocol):
@@ -30,6 +32,7 @@ Settings = TypeVar("Settings", bound=ServiceSettings)
 def run_service(name: str, run: Callable[[Settings, threading.Event], int], settings: Settings) -> int:
     """Configure logging, turn SIGINT/SIGTERM into a stop event, run, and map failures to exit codes."""
     configure_logging(settings.common.log_level, name, settings.common.log_format)
+    configure_http_retries()
     stop = stop_on_signals()
     try:
         return run(settings, stop)
@@ -45,3 +48,8 @@ def run_service(name: str, run: Callable[[Settings, threading.Event], int], sett
     except StopRequested as error:
         log.info("stopped: %s", error)
         return 0
+    except Exception as error:
+        if not (isinstance(error, TrackingUnavailable) or is_outage(error)):
+            raise
+        log.error("MLflow unreachable at %s, stopping: run this again once it answers", settings.common.tracking_uri)
+        return EXIT_TRACKING_UNAVAILABLE
