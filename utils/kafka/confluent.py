@@ -45,6 +45,7 @@ from utils.kafka.interface import (
     TopicSpec,
     UnknownTopic,
 )
+from utils.kafka.reading import wait_until_known
 from utils.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -280,11 +281,7 @@ class ConfluentConsumer:
     def subscribe(self, topic: str, timeout_s: float = 30.0) -> None:
         if self._group_id is None:
             raise InvalidUsage("subscribe() needs a group id")
-        deadline = time.monotonic() + timeout_s
-        while not self.partitions_for(topic):
-            if time.monotonic() > deadline:
-                raise UnknownTopic(f"topic {topic} is not in the cluster metadata after {timeout_s:.0f}s")
-            time.sleep(0.2)
+        wait_until_known(self.partitions_for, topic, timeout_s)
         self._manual = None
         with _translated():
             self._consumer.subscribe([topic], on_assign=self._forget, on_revoke=self._forget, on_lost=self._forget)

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from utils.kafka.interface import Consumer, KafkaTimeout, Partition, Record, UnknownTopic
+
+
+def wait_until_known(partitions_for: Callable[[str], set[int]], topic: str, timeout_s: float) -> None:
+    """Return once the client's cluster metadata knows `topic` (subscribing earlier can leave a fresh
+    topic's partitions unassigned until the next metadata refresh); UnknownTopic after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not partitions_for(topic):
+        if time.monotonic() > deadline:
+            raise UnknownTopic(f"topic {topic} is not in the cluster metadata after {timeout_s:.0f}s")
+        time.sleep(0.2)
 
 
 def assign_from_end(consumer: Consumer, topic: str) -> list[Partition]:
