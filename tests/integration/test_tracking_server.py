@@ -225,3 +225,30 @@ def test_one_shot_commands_exit_4_when_tracking_is_down(tmp_path, initialized):
         assert "MLflow unreachable" in result.stderr and "Traceback" not in result.stderr
         assert time.monotonic() - started < 90
     assert (world.root / "models" / "CURRENT").read_text().strip() == "1", "nothing changed"
+
+
+def test_a_trainer_killed_during_an_outage_completes_the_retrain_after_restart(server_pipeline):
+    pipeline = server_pipeline
+    server: TrackingServer = pipeline.server
+    predictor = pipeline.start_predictor("--retrain-every", "50")
+    trainer = pipeline.start_trainer("--max-evals", "8", "--promotion-tolerance", "1.0")
+    summary, _ = pipeline.sample_app("--n", "50", "--rate", "0", "--timeout", "90")
+    assert summary["unanswered"] == 0
+    trainer.wait_for_log("retrain started end_offset=50", 120)
+    time.sleep(2)
+    server.stop()
+    trainer.wait_for_log("MLflow unreachable at", 60)
+    trainer.kill9()
+    down_at = time.monotonic()
+    restarted = pipeline.start("trainer.py", "--max-evals", "2", "--promotion-tolerance", "1.0")
+    restarted.wait_for_log("MLflow unreachable at", 60)
+    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
+    assert restarted.process.poll() is None, "the restarted trainer waits, it does not exit"
+    server.start()
+    restarted.wait_for_log("training completed announced version=2 promoted=True", 300)
+    predictor.wait_for_log("model swapped from_version=1 to_version=2", 60)
+
+    assert store_versions(pipeline) == [1, 2]
+    assert registry_store_versions(server.uri) == [1, 2], "one registry version per store version"
+    assert announced(pipeline, 2) == 1, "version 2 announced once"
+    assert predictor.log_text().count("model swapped") == 1
