@@ -39,6 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest wait of one poll for requests",
     )
     parser.add_argument(
+        "--max-in-flight-records",
+        type=positive_int,
+        default=d("max_in_flight_records"),
+        help="records polled but not yet acknowledged, at most (then the loop waits for the broker)",
+    )
+    parser.add_argument(
+        "--max-in-flight-bytes",
+        type=positive_int,
+        default=d("max_in_flight_bytes"),
+        help="bytes of requests polled but not yet acknowledged, at most",
+    )
+    parser.add_argument(
+        "--scorer",
+        choices=("auto", "lightgbm", "compiled"),
+        default=d("scorer"),
+        help="auto: LightGBM at once, then the compiled form once built and checked; "
+        "compiled: the same, refusals logged as errors; lightgbm: never compile",
+    )
+    parser.add_argument(
         "--max-message-bytes",
         type=positive_int,
         default=d("max_message_bytes"),
@@ -68,6 +87,9 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
         retrain_every=args.retrain_every,
         max_batch=args.max_batch,
         poll_timeout_ms=args.poll_timeout_ms,
+        max_in_flight_records=args.max_in_flight_records,
+        max_in_flight_bytes=args.max_in_flight_bytes,
+        scorer=args.scorer,
         max_message_bytes=args.max_message_bytes,
         metrics_port=args.metrics_port,
         live_window=args.live_window,

@@ -9,6 +9,7 @@ Nothing here mutates its input.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from utils.messages import (
     peek_request_id,
 )
 from utils.schema import MessageError, read_request_id
-from utils.scoring import Scorer
+from utils.scoring import DECISION_THRESHOLD, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class Scored:
     requests: tuple[PredictionRequest, ...]
     probabilities: np.ndarray
     model_version: int
+    engine: str = "lightgbm"
+    transform_s: float = 0.0
+    predict_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class BatchOutcome:
     observations: tuple[Observation, ...] = ()
     scored: Scored | None = None
     scoring_failure: str | None = field(default=None)
+    validate_s: float = 0.0  # time spent reading and validating the records
 
 
 def triage(records: Sequence[Record], max_bytes: int) -> Triage:
@@ -91,19 +96,28 @@ def score(requests: Sequence[PredictionRequest], scorer: Scorer) -> tuple[tuple[
     """One model call for all requests. Raises whatever the model raises."""
     if not requests:
         return (), None
-    predictions, probabilities = scorer.score([request.features for request in requests])
+    started = time.perf_counter()
+    matrix = scorer.transform([request.features for request in requests])
+    transformed = time.perf_counter()
+    probabilities = scorer.predict_matrix(matrix)
+    predicted = time.perf_counter()
+    predictions = probabilities >= DECISION_THRESHOLD
     answers = tuple(
         Prediction(request.request_id, int(prediction), float(probability), scorer.version)
         for request, prediction, probability in zip(requests, predictions, probabilities, strict=True)
     )
-    return answers, Scored(tuple(requests), probabilities, scorer.version)
+    return answers, Scored(
+        tuple(requests), probabilities, scorer.version, scorer.engine, transformed - started, predicted - transformed
+    )
 
 
 def decide(records: Sequence[Record], scorer: Scorer, max_bytes: int) -> BatchOutcome:
     """The outcome of one batch. A scoring failure answers each valid request with an
     `internal_error` instead of leaving it unanswered; its observations are still kept (they are
     valid training data whatever the model did)."""
+    started = time.perf_counter()
     sorted_batch = triage(records, max_bytes)
+    validate_s = time.perf_counter() - started
     observations = tuple(
         Observation(r.request_id, r.features, r.label) for r in sorted_batch.requests if r.label is not None
     )
@@ -117,8 +131,11 @@ def decide(records: Sequence[Record], scorer: Scorer, max_bytes: int) -> BatchOu
             dead_letters=sorted_batch.dead_letters,
             observations=observations,
             scoring_failure=failure,
+            validate_s=validate_s,
         )
-    return BatchOutcome(answers, sorted_batch.errors, sorted_batch.dead_letters, observations, scored)
+    return BatchOutcome(
+        answers, sorted_batch.errors, sorted_batch.dead_letters, observations, scored, validate_s=validate_s
+    )
 
 
 def retrain_ends(observation_offsets: Iterable[int], every: int) -> list[int]:

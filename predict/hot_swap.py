@@ -3,6 +3,10 @@
 No request waits for a load: the loop only checks a queue, and a swap is one reference assignment.
 A version that fails verification (checksums, schema, smoke prediction) is refused and the serving
 model stays.
+
+With a compiled form (`upgrade`, predict/compiled_form.py), a second thread turns the serving version
+into its compiled form once it is built and checked; that result is swapped in the same way, and
+only if the version it belongs to still serves.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from predict.compiled_form import CompiledFormRefused
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import Scorer, load_scorer
 from utils.shutdown import StopRequested
@@ -23,9 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadResult:
+    """A version loaded (`scorer` on LightGBM), refused (`error`), moved to its compiled form
+    (`scorer.compiled` set) or kept on LightGBM (`compile_refused`: the Prometheus reason)."""
+
     version: int
     scorer: Scorer | None = None
     error: str | None = None
+    compile_refused: str | None = None
 
 
 class ModelSwapper:
@@ -35,16 +44,24 @@ class ModelSwapper:
         initial: Scorer,
         fetch: Callable[[int], None] | None = None,
         tracking_uri: str = "",
+        upgrade: Callable[[Scorer], Scorer] | None = None,
     ):
         self.store = store
         self.fetch = fetch  # brings a version into `store` first (e.g. from the MLflow registry)
         self.tracking_uri = tracking_uri
+        self.upgrade = upgrade  # the compiled form of a scorer; raises CompiledFormRefused
         self._closing = threading.Event()
         self.current = initial
         self._wanted: queue.Queue[int | None] = queue.Queue()
         self._loaded: queue.Queue[LoadResult] = queue.Queue()
+        self._to_compile: queue.Queue[Scorer | None] = queue.Queue()
         self._thread = threading.Thread(target=self._load_forever, name="model-loader", daemon=True)
         self._thread.start()
+        self._compiler: threading.Thread | None = None
+        if upgrade is not None:
+            self._compiler = threading.Thread(target=self._compile_forever, name="model-compiler", daemon=True)
+            self._compiler.start()
+            self._to_compile.put(initial)
 
     def request(self, version: int) -> None:
         """Ask for `version` to be loaded; returns at once."""
@@ -58,7 +75,12 @@ class ModelSwapper:
                 result = self._loaded.get_nowait()
             except queue.Empty:
                 return results
-            if result.scorer is not None and result.version != self.current.version:
+            if result.scorer is not None and result.scorer.compiled is not None:
+                if result.version != self.current.version:
+                    continue  # a newer version serves already: its own compiled form will follow
+                self.current = result.scorer
+                log.info("scoring with the compiled form version=%s", result.version)
+            elif result.scorer is not None and result.version != self.current.version:
                 previous, self.current = self.current.version, result.scorer
                 log.info("model swapped from_version=%s to_version=%s", previous, result.version)
             results.append(result)
@@ -66,7 +88,10 @@ class ModelSwapper:
     def close(self) -> None:
         self._closing.set()
         self._wanted.put(None)
+        self._to_compile.put(None)
         self._thread.join(timeout=5)
+        if self._compiler is not None:
+            self._compiler.join(timeout=5)  # a build child still running finishes on its own
 
     def _fetch_when_up(self, version: int) -> None:
         """Fetch, waiting out an MLflow outage (the current version serves meanwhile)."""
@@ -80,8 +105,11 @@ class ModelSwapper:
             try:
                 if self.fetch is not None:
                     self._fetch_when_up(version)
-                self._loaded.put(LoadResult(version, scorer=load_scorer(self.store, version)))
+                scorer = load_scorer(self.store, version)
+                self._loaded.put(LoadResult(version, scorer=scorer))
                 log.info("model version loaded version=%s", version)
+                if self.upgrade is not None:
+                    self._to_compile.put(scorer)
             except ModelStoreError as error:
                 log.error("model version refused version=%s reason=%s", version, error)
                 self._loaded.put(LoadResult(version, error=str(error)))
@@ -90,3 +118,22 @@ class ModelSwapper:
             except Exception as error:  # never let the loader thread die
                 log.exception("model version failed to load version=%s", version)
                 self._loaded.put(LoadResult(version, error=repr(error)))
+
+    def _compile_forever(self) -> None:
+        assert self.upgrade is not None
+        while (scorer := self._to_compile.get()) is not None:
+            if not self._to_compile.empty():
+                continue  # a newer version is queued: compiling this one would be wasted
+            try:
+                self._loaded.put(LoadResult(scorer.version, scorer=self.upgrade(scorer)))
+            except CompiledFormRefused as refused:
+                log.warning(
+                    "compiled form not used, LightGBM serves version=%s reason=%s detail=%s",
+                    scorer.version,
+                    refused.reason,
+                    refused,
+                )
+                self._loaded.put(LoadResult(scorer.version, compile_refused=refused.reason))
+            except Exception:  # never let the compiler thread die
+                log.exception("compiled form failed version=%s", scorer.version)
+                self._loaded.put(LoadResult(scorer.version, compile_refused="build_failed"))

@@ -2,9 +2,11 @@
 observations, ask for retraining every N observations, hot-swap promoted models.
 
 The loop only polls, calls the pure decisions of `predict/batch.py`, sends, and commits.
-At-least-once: a batch's offsets are committed only after every answer, dead letter, observation
-and retrain request it caused has been acknowledged by the broker. A crash before that replays the
-batch; the sample app drops repeated answers by request id.
+It is pipelined: it goes on polling and scoring while the broker acknowledges earlier batches
+(`predict/in_flight.py` bounds how much may wait). At-least-once: a batch's offsets are committed
+only after every answer, dead letter, observation and retrain request it caused, and every batch
+before it, has been acknowledged. A crash before that replays the batch; the sample app drops
+repeated answers by request id.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from predict.batch import BatchOutcome, decide, retrain_ends
-from predict.hot_swap import ModelSwapper
+from predict.compiled_form import CompiledForm
+from predict.hot_swap import LoadResult, ModelSwapper
+from predict.in_flight import InFlight, SentBatch, offsets_to_commit
 from predict.model_source import MlflowModelSource
 from predict.reporting import ServingReporter
 from utils import metrics
+from utils.compiled import CompiledCache
+from utils.data import frame_to_records, load_test, split_test
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.health import BrokerHealth, flush_or_wait
 from utils.kafka.interface import (
@@ -29,11 +36,12 @@ from utils.kafka.interface import (
     Delivery,
     FatalKafkaError,
     KafkaError,
+    KafkaTimeout,
+    Partition,
     Producer,
     ProducerOptions,
     Record,
 )
-from utils.kafka.offsets import commit_offsets, replay_offsets
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
 from utils.messages import ModelRefused, RetrainRequest, control_from_dict, decode_object, encode, serving_version
@@ -49,6 +57,10 @@ log = logging.getLogger(__name__)
 CONTROL_POLL_INTERVAL_S = 0.1
 LAG_CHECK_INTERVAL_S = 5.0
 RETRY_BACKOFF_S = 1.0
+# While batches are in flight, a poll waits at most this long, so acknowledged ones commit promptly.
+IN_FLIGHT_POLL_TIMEOUT_S = 0.002
+ACK_WAIT_LOG_EVERY_S = 5.0
+DRAIN_TIMEOUT_S = 10.0
 
 
 class PredictorService:
@@ -64,6 +76,7 @@ class PredictorService:
             else None
         )
         self.instance = f"predictor-{socket.gethostname()}-{os.getpid()}"
+        self.in_flight = InFlight(settings.max_in_flight_records, settings.max_in_flight_bytes)
         self._next_control_poll = 0.0
         self._next_lag_check = 0.0
 
@@ -85,8 +98,10 @@ class PredictorService:
             scorer,
             fetch=self.source.fetch if self.source else None,
             tracking_uri=self.settings.common.tracking_uri,
+            upgrade=self._compiled_form(),
         )
         metrics.MODEL_VERSION.set(scorer.version)
+        metrics.COMPILED_SCORING.set(0)
         serve_metrics(self.settings.metrics_port)
         self.reporter = ServingReporter(
             self.settings.common.tracking_uri or None,
@@ -107,6 +122,7 @@ class PredictorService:
                 self.settings.retrain_every,
             )
             self._serve()
+            self._drain()
         finally:
             self.reporter.close()
             self.swapper.close()
@@ -115,6 +131,13 @@ class PredictorService:
             self.producer.close(timeout_s=10)
             log.info("predictor stopped")
         return 0
+
+    def _compiled_form(self) -> Callable[[Scorer], Scorer] | None:
+        if self.settings.scorer == "lightgbm":
+            return None
+        # The fixed holdout (the second half of adult.test) is what a compiled form must reproduce.
+        holdout = frame_to_records(split_test(load_test())[1])
+        return CompiledForm(CompiledCache.in_store(self.store.root), holdout).of
 
     def _load_current(self) -> Scorer | None:
         if self.source is not None:
@@ -145,67 +168,131 @@ class PredictorService:
 
     def _serve_once(self) -> None:
         for result in self.swapper.poll_loaded():
-            if result.error is not None:
-                metrics.MODELS_REFUSED.inc()
-                self._send_control(ModelRefused(result.version, result.error, self.instance).to_dict())
-            else:
-                metrics.MODEL_SWAPS.inc()
-                metrics.MODEL_VERSION.set(result.version)
+            self._record_load(result)
         if time.monotonic() >= self._next_lag_check:
             self._update_lag()
             self._next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
         if time.monotonic() >= self._next_control_poll:
             self._read_control_messages()
             self._next_control_poll = time.monotonic() + CONTROL_POLL_INTERVAL_S
-        records = self.consumer.poll(self.settings.poll_timeout_ms / 1000)
-        if not records:
-            return
         try:
-            self.handle_batch(records)
+            self._settle()
+            if self.in_flight.full():
+                self._wait_for_oldest()  # back-pressure: the broker sets the pace
+                return
+            timeout_s = IN_FLIGHT_POLL_TIMEOUT_S if len(self.in_flight) else self.settings.poll_timeout_ms / 1000
+            started = time.perf_counter()
+            records = self.consumer.poll(timeout_s)
+            metrics.STAGE_SECONDS.labels(stage="poll").inc(time.perf_counter() - started)
+            if records:
+                self.handle_batch(records)
         except KafkaError as error:
             if isinstance(error, FatalKafkaError):
                 raise
-            log.warning("batch not acknowledged, replaying it records=%s error=%r", len(records), error)
-            self._rewind(records)
+            replay = self.in_flight.replay_offsets()
+            log.warning("batches not acknowledged, replaying them partitions=%s error=%r", len(replay), error)
+            self._rewind(replay)
             self.stop.wait(RETRY_BACKOFF_S)
 
     def handle_batch(self, records: list[Record]) -> None:
-        """Decide, send every result, wait for the acknowledgements, ask for due retrains, commit."""
+        """Decide and send every result of one batch; it commits later, once acknowledged (`_settle`)."""
         started = time.perf_counter()
         outcome = decide(records, self.swapper.current, self.settings.max_message_bytes)
         self._record_outcome(outcome)
+        sending = time.perf_counter()
         topics = self.topics
-        deliveries = [self._send(topics.predictions, answer.to_dict(), answer.request_id) for answer in outcome.answers]
-        deliveries += [self._send(topics.predictions, error.to_dict(), error.request_id) for error in outcome.errors]
-        deliveries += [self._send(topics.dead_letter, dead.to_dict(), None) for dead in outcome.dead_letters]
+        results = [self._send(topics.predictions, answer.to_dict(), answer.request_id) for answer in outcome.answers]
+        results += [self._send(topics.predictions, error.to_dict(), error.request_id) for error in outcome.errors]
+        results += [self._send(topics.dead_letter, dead.to_dict(), None) for dead in outcome.dead_letters]
         observations = [self._send(topics.observations, o.to_dict(), o.request_id) for o in outcome.observations]
-        flush_or_wait(self.producer, self.stop, "answers")
-        for delivery in deliveries:
-            delivery.result(timeout_s=0)  # raises the delivery error, if any
-        ends = retrain_ends(
-            [delivery.result(timeout_s=0).offset for delivery in observations], self.settings.retrain_every
-        )
-        for end in ends:
-            log.info("retrain requested observations_end_offset=%s", end)
-            metrics.RETRAIN_REQUESTS.inc()
-            self._send(topics.retrain, RetrainRequest(end, self.instance).to_dict(), None)
-        if ends:
-            flush_or_wait(self.producer, self.stop, "retrain request")
+        self.in_flight.add(SentBatch(records, results, observations))
+        sent = time.perf_counter()
+        metrics.STAGE_SECONDS.labels(stage="send").inc(sent - sending)
+        metrics.REQUESTS.inc(len(records))
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SECONDS.observe(sent - started)
+
+    def _settle(self) -> None:
+        """Without waiting: ask for the retrains that acknowledged observations made due, and commit
+        the oldest batches whose every delivery is acknowledged. Raises a delivery's error."""
+        completed: list[SentBatch] = []
+        while (batch := self.in_flight.oldest()) is not None and batch.first_pending() is None:
+            batch.raise_failures()
+            if not batch.retrain_asked:
+                batch.retrain_asked = True
+                offsets = [delivery.result(timeout_s=0).offset for delivery in batch.observations]
+                for end in retrain_ends(offsets, self.settings.retrain_every):
+                    log.info("retrain requested observations_end_offset=%s", end)
+                    metrics.RETRAIN_REQUESTS.inc()
+                    request = RetrainRequest(end, self.instance).to_dict()
+                    batch.retrain_requests.append(self._send(self.topics.retrain, request, None))
+                if batch.retrain_requests:
+                    continue  # this batch completes once its retrain requests are acknowledged too
+            completed.append(self.in_flight.pop_oldest())
+        if not completed:
+            return
+        started = time.perf_counter()
         try:
-            self.consumer.commit(commit_offsets(records))
+            self.consumer.commit(offsets_to_commit(completed))
         except CommitFailed as error:
             # The answers are out; after a rebalance another member may answer these again.
             log.warning("offset commit failed, records may be answered twice error=%r", error)
-        metrics.REQUESTS.inc(len(records))
-        metrics.BATCH_SIZE.observe(len(records))
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.STAGE_SECONDS.labels(stage="commit").inc(time.perf_counter() - started)
+
+    def _wait_for_oldest(self) -> None:
+        """Block until the oldest batch's deliveries are all known, saying so during an outage."""
+        started = time.perf_counter()
+        waiting_since = time.monotonic()
+        next_log = waiting_since + ACK_WAIT_LOG_EVERY_S
+        while (batch := self.in_flight.oldest()) is not None and (pending := batch.first_pending()) is not None:
+            try:
+                pending.result(timeout_s=0.5)
+            except KafkaTimeout:
+                if self.stop.is_set():
+                    break
+                if time.monotonic() >= next_log:
+                    log.warning(
+                        "waiting for broker acknowledgements in_flight_records=%s waited_s=%.0f",
+                        self.in_flight.records,
+                        time.monotonic() - waiting_since,
+                    )
+                    next_log = time.monotonic() + ACK_WAIT_LOG_EVERY_S
+        metrics.STAGE_SECONDS.labels(stage="ack_wait").inc(time.perf_counter() - started)
+        self._settle()
+
+    def _drain(self) -> None:
+        """On a clean stop: commit what the broker acknowledges within DRAIN_TIMEOUT_S."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        try:
+            while len(self.in_flight) and time.monotonic() < deadline:
+                self.producer.flush(timeout_s=max(0.1, deadline - time.monotonic()))
+                self._settle()
+        except KafkaError as error:
+            log.warning("stopping with unacknowledged batches, they will be replayed error=%r", error)
+
+    def _record_load(self, result: LoadResult) -> None:
+        """Metrics (and a refusal message) for a model the background threads loaded or compiled."""
+        if result.error is not None:
+            metrics.MODELS_REFUSED.inc()
+            self._send_control(ModelRefused(result.version, result.error, self.instance).to_dict())
+        elif result.compile_refused is not None:
+            metrics.COMPILED_REFUSED.labels(reason=result.compile_refused).inc()
+        elif result.scorer is not None and result.scorer.compiled is not None:
+            metrics.COMPILED_SCORING.set(1)
+        else:
+            metrics.MODEL_SWAPS.inc()
+            metrics.MODEL_VERSION.set(result.version)
+            metrics.COMPILED_SCORING.set(0)
 
     def _record_outcome(self, outcome: BatchOutcome) -> None:
         """Logs, metrics and live quality of a batch's outcome."""
+        metrics.STAGE_SECONDS.labels(stage="validate").inc(outcome.validate_s)
         if outcome.scoring_failure is not None:
             log.error("scoring failed model_version=%s error=%s", self.swapper.current.version, outcome.scoring_failure)
         if outcome.scored is not None:
             scored = outcome.scored
+            metrics.STAGE_SECONDS.labels(stage="transform").inc(scored.transform_s)
+            metrics.STAGE_SECONDS.labels(stage="predict").inc(scored.predict_s)
             labels = [request.label for request in scored.requests]
             self.reporter.for_version(scored.model_version).add(scored.probabilities, labels)
             metrics.PREDICTIONS.labels(model_version=str(scored.model_version)).inc(len(scored.requests))
@@ -222,9 +309,9 @@ class PredictorService:
             )
             metrics.DEAD_LETTERS.labels(code=dead.code).inc()
 
-    def _rewind(self, records: list[Record]) -> None:
+    def _rewind(self, replay: dict[Partition, int]) -> None:
         assigned = self.consumer.assignment()
-        for partition, offset in replay_offsets(records).items():
+        for partition, offset in replay.items():
             if partition in assigned:
                 self.consumer.seek(partition, offset)
 

@@ -26,6 +26,17 @@ BATCH_SECONDS = Histogram(
     "Time to validate, score, answer and commit one micro-batch",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
+STAGE_SECONDS = Counter(
+    "pipeline_stage_seconds",
+    "Seconds the predictor loop spent per stage: poll, validate, transform, predict, send, ack_wait, commit",
+    ["stage"],
+)
+COMPILED_SCORING = Gauge("pipeline_compiled_scoring", "1 while the serving version scores with its compiled form")
+COMPILED_REFUSED = Counter(
+    "pipeline_compiled_refused",
+    "Compiled forms not used (LightGBM serves): unavailable, build_failed, cache_corrupt, mismatch",
+    ["reason"],
+)
 CONSUMER_LAG = Gauge("pipeline_consumer_lag", "Records in app_messages not yet processed by this predictor")
 LIVE_ACCURACY = Gauge("pipeline_live_accuracy", "Accuracy over the last labelled requests", ["model_version"])
 LIVE_LOG_LOSS = Gauge("pipeline_live_log_loss", "Log loss over the last labelled requests", ["model_version"])

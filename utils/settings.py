@@ -114,6 +114,10 @@ class PredictorSettings:
     retrain_every: int = 25
     max_batch: int = 500
     poll_timeout_ms: int = 100
+    # Sent but not yet acknowledged: beyond either bound the loop waits for the broker.
+    max_in_flight_records: int = 5000
+    max_in_flight_bytes: int = 16 * 1024 * 1024
+    scorer: str = "auto"  # or "lightgbm", "compiled" (utils/compiled.py)
     max_message_bytes: int = 64 * 1024
     metrics_port: int = 8000  # 0: no /metrics endpoint
     live_window: int = 1000  # labelled requests per version in the live-quality window

@@ -195,6 +195,17 @@ def test_delivery_errors_surface_on_the_delivery(clients):
     assert ok.result(timeout_s=0).offset == 0, "a refused record does not stop the next one"
 
 
+def test_deliveries_complete_without_a_flush(clients):
+    """The pipelined predictor asks done() instead of flushing: outcomes must arrive on their own."""
+    topic = clients.topic(1)
+    producer = clients.producer()
+    deliveries = [producer.send(topic, f"r{i}".encode()) for i in range(50)]
+    deadline = time.monotonic() + 10
+    while not all(delivery.done() for delivery in deliveries) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [delivery.result(timeout_s=0).offset for delivery in deliveries] == list(range(50))
+
+
 def test_topics_are_created_once():
     for kind in CLIENTS:
         settings = Clients(kind).settings

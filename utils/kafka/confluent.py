@@ -153,6 +153,8 @@ class _Delivery:
         self._error, self._message, self.is_done = error, message, True
 
     def done(self) -> bool:
+        if not self.is_done:
+            self._producer.poll(0)  # serve waiting delivery reports: the loop asks instead of flushing
         return self.is_done
 
     def result(self, timeout_s: float | None = None) -> Acknowledgement:

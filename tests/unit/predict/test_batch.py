@@ -102,10 +102,13 @@ class FixedScorer(Scorer):
         object.__setattr__(self, "probability", probability)
         object.__setattr__(self, "fail", fail)
 
-    def predict_proba(self, records):
+    def transform(self, records):
+        return np.zeros((len(records), 1))
+
+    def predict_matrix(self, matrix):
         if self.fail:
             raise RuntimeError("model broke")
-        return np.full(len(records), self.probability)
+        return np.full(len(matrix), self.probability)
 
 
 def test_decide_answers_observes_and_dead_letters_without_mutating_its_input():
