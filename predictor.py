@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="bytes of requests polled but not yet acknowledged, at most",
     )
     parser.add_argument(
+        "--commit-interval-ms",
+        type=positive_int,
+        default=d("commit_interval_ms"),
+        help="acknowledged offsets are committed at most this often (always before a rebalance or a stop)",
+    )
+    parser.add_argument(
         "--scorer",
         choices=("auto", "lightgbm", "compiled"),
         default=d("scorer"),
@@ -90,6 +96,7 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
         max_in_flight_records=args.max_in_flight_records,
         max_in_flight_bytes=args.max_in_flight_bytes,
         scorer=args.scorer,
+        commit_interval_ms=args.commit_interval_ms,
         max_message_bytes=args.max_message_bytes,
         metrics_port=args.metrics_port,
         live_window=args.live_window,

@@ -1,13 +1,18 @@
 """End-to-end benchmark against the real local broker, with the scorer as a real process.
 
 Modes, measured side by side in one invocation:
-  predictor  this project's micro-batched predictor (predictor.py)
+  predictor  this project's predictor (predictor.py), on the compiled form of the model
   original   the original's per-message path (benchmarks/original_predictor.py)
   echo       a plain Kafka echo, no ML: the ceiling (benchmarks/echo.py)
+A `-confluent` suffix runs the same program on confluent-kafka instead of kafka-python;
+`predictor-lightgbm` scores with LightGBM itself (`--scorer lightgbm`).
 
 For each mode: throughput (push N requests as fast as possible, answers/s end to end) and latency
 at fixed rates (request sent -> answer received). For the predictor also: hot swaps under load
-(longest gap between answers, requests lost) and memory (RSS after 10k vs after 1M requests).
+(longest gap between answers, requests lost), memory (RSS after 10k vs after 1M requests), and
+where the loop's time goes during the throughput run (its `pipeline_stage_seconds` metric).
+The model is the serving one of MODEL_STORE_DIR (README: the headline uses `python initialize.py`'s
+default model); its compiled form is built before the modes run, as the trainer's store would have it.
 
     python -m benchmarks.pipeline            # full run, ~15 minutes
     python -m benchmarks.pipeline --quick    # smoke run, under 2 minutes
@@ -21,15 +26,21 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.loadgen import LoadResult, build_payloads, run_load
+from utils.compiled import CACHE_DIR, MANIFEST_FILE
 from utils.data import frame_to_records, load_test, split_test
 from utils.kafka.clients import create_producer
 from utils.kafka.interface import ProducerOptions
@@ -47,14 +58,18 @@ COMMANDS = {
     # The same two programs on librdkafka (utils/kafka/confluent.py) instead of kafka-python.
     "predictor-confluent": ["predictor.py", "--kafka-client", "confluent"],
     "echo-confluent": ["-m", "benchmarks.echo", "--kafka-client", "confluent"],
+    "predictor-lightgbm": ["predictor.py", "--scorer", "lightgbm"],
+    "predictor-lightgbm-confluent": ["predictor.py", "--scorer", "lightgbm", "--kafka-client", "confluent"],
 }
+DEFAULT_MODES = "predictor,echo,predictor-confluent,echo-confluent,predictor-lightgbm,original"
+STAGES = ("poll", "validate", "transform", "predict", "send", "ack_wait", "commit")
 READY = {"predictor": "predictor ready", "original": "original ready", "echo": "echo ready"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run for smoke checks")
-    parser.add_argument("--modes", default="predictor,original,echo")
+    parser.add_argument("--modes", default=DEFAULT_MODES)
     parser.add_argument("--rates", help="comma-separated latency rates, instead of the plan's")
     parser.add_argument("--latency-seconds", type=float, help="seconds per latency rate, instead of the plan's")
     parser.add_argument("--merge", action="store_true", help="add these modes to results/latest.json")
@@ -68,7 +83,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     store = prepare_store(workdir / "models")
     records = frame_to_records(split_test(load_test())[0])
-    report = {"machine": describe_machine(), "plan": plan, "modes": {}}
+    report = {"machine": describe_machine(), "plan": plan, "model": describe_model(store), "modes": {}}
     try:
         for mode in args.modes.split(","):
             print(f"== {mode}", flush=True)
@@ -120,7 +135,22 @@ def prepare_store(root: Path) -> ModelStore:
     store = ModelStore(root)
     for version in (2, 3, 4):
         shutil.copytree(store.path_of(1), store.path_of(version))
+    print("building the compiled form of the model (once; predictors find it in the store)", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "utils.compiled", "--model-store", str(root), "--version", "1"], cwd=ROOT, check=True
+    )
     return store
+
+
+def describe_model(store: ModelStore) -> dict:
+    metadata = store.metadata(1)
+    [manifest] = [json.loads(path.read_text()) for path in (store.root / CACHE_DIR).glob(f"*/{MANIFEST_FILE}")]
+    return {
+        "trees": manifest["trees"],
+        "num_boost_round": metadata.get("num_boost_round"),
+        "compile_seconds": manifest["compile_seconds"],
+        "compiler": manifest["compiler"].split(" cpu=")[0],
+    }
 
 
 def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStore, records, workdir: Path) -> dict:
@@ -133,6 +163,7 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
         # Warm-up: first batches pay for imports, connections and LightGBM's lazy set-up.
         run_load(kafka, topics, build_payloads(records, 2000 if mode != "original" else 200, "warm"), rate=0)
         count = plan["throughput_requests"][mode.split("-")[0]]
+        stages_before = stage_seconds(process)
         result = run_load(kafka, topics, build_payloads(records, count, "tput"), rate=0, drain_timeout_s=600)
         results["throughput"] = {
             "requests": count,
@@ -140,6 +171,10 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
             "per_second": round(float(result.throughput()), 1),
         }
         print(f"   throughput {results['throughput']}", flush=True)
+        stages_after = stage_seconds(process)
+        if stages_before is not None and stages_after is not None:
+            results["stages"] = stage_breakdown(stages_before, stages_after, result)
+            print(f"   stages {results['stages']}", flush=True)
         results["latency"] = {}
         for rate in plan["latency_rates"]:
             if rate > 0.8 * results["throughput"]["per_second"]:
@@ -150,11 +185,17 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
             count = int(rate * plan["latency_seconds"])
             payloads = build_payloads(records, count, f"lat{rate}")
             result = run_load(kafka, topics, payloads, rate=rate, drain_timeout_s=120)
-            results["latency"][str(rate)] = {"requests": count, "answered": result.answered, **result.latency_ms()}
+            results["latency"][str(rate)] = {
+                "requests": count,
+                "answered": result.answered,
+                **result.latency_ms(),
+                # the same figure the hot-swap run reports, without swaps: the loop's own jitter
+                "longest_gap_ms": result.longest_gap_ms(0.5, plan["latency_seconds"] - 0.5),
+            }
             print(f"   latency @{rate}/s {results['latency'][str(rate)]}", flush=True)
         if mode.startswith("predictor"):
             results["hot_swap"] = hot_swap(kafka, topics, plan, records, process)
-        if mode == "predictor":
+        if mode in ("predictor", "predictor-confluent"):
             results["memory"] = memory(kafka, topics, plan, records, process)
     finally:
         process.terminate()
@@ -177,17 +218,48 @@ def start(mode: str, prefix: str, store: ModelStore, workdir: Path) -> subproces
     }
     log_path = workdir / f"{mode}.log"
     args = [sys.executable, *COMMANDS[mode], "--group-id", f"{prefix}{mode}"]
+    metrics_port = None
     if mode.startswith("predictor"):
-        args += ["--retrain-every", "100000000"]
+        metrics_port = free_port()
+        args += ["--retrain-every", "100000000", "--metrics-port", str(metrics_port)]
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     ready = READY[mode.split("-")[0]]
-    deadline = time.monotonic() + 60
+    if mode.startswith("predictor") and "lightgbm" not in mode:
+        ready = "scoring with the compiled form"  # measure the form that serves once it is ready
+    deadline = time.monotonic() + 120
     while ready not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{mode} did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
     process.log_path = log_path  # type: ignore[attr-defined]  # where the benchmark reads the swaps
+    process.metrics_port = metrics_port  # type: ignore[attr-defined]
     return process
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stage_seconds(process) -> dict[str, float] | None:
+    """The predictor's cumulative seconds per loop stage, read from its /metrics endpoint."""
+    if process.metrics_port is None:
+        return None
+    url = f"http://127.0.0.1:{process.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    found = re.findall(r'^pipeline_stage_seconds_total\{stage="(\w+)"\} (\S+)$', text, re.MULTILINE)
+    return {stage: float(value) for stage, value in found}
+
+
+def stage_breakdown(before: dict[str, float], after: dict[str, float], result: LoadResult) -> dict:
+    """Microseconds per request in each stage during the throughput run, and each stage's share of
+    the run's wall time (the rest: the loop's own bookkeeping, metrics, logging)."""
+    wall = float(np.nanmax(result.received_at) - np.nanmin(result.sent_at))
+    spent = {stage: after.get(stage, 0.0) - before.get(stage, 0.0) for stage in STAGES}
+    per_request = {stage: round(1e6 * seconds / max(1, result.answered), 1) for stage, seconds in spent.items()}
+    share = {stage: round(100 * seconds / wall, 1) for stage, seconds in spent.items()}
+    return {"us_per_request": per_request, "pct_of_wall": share, "wall_s": round(wall, 2)}
 
 
 def hot_swap(kafka, topics, plan, records, process) -> dict:
@@ -285,7 +357,42 @@ def summarise(report: dict) -> None:
         report["predictor_vs_original"] = round(rate("predictor") / rate("original"), 1)
     if rate("predictor") and rate("echo"):
         report["predictor_vs_echo_pct"] = round(100 * rate("predictor") / rate("echo"), 1)
+    report["targets"] = {
+        client: target_figures(modes.get(f"predictor{suffix}", {}), modes.get(f"echo{suffix}", {}))
+        for client, suffix in (("kafka-python", ""), ("confluent-kafka", "-confluent"))
+        if f"predictor{suffix}" in modes and f"echo{suffix}" in modes
+    }
     print(json.dumps({k: v for k, v in report.items() if k != "plan"}, indent=1))
+
+
+def target_figures(predictor: dict, echo: dict) -> dict:
+    """The issue's targets, side by side with what this run measured (None: not measured)."""
+    figures: dict = {}
+    if predictor.get("throughput") and echo.get("throughput"):
+        share = 100 * predictor["throughput"]["per_second"] / echo["throughput"]["per_second"]
+        figures["throughput_pct_of_echo"] = {"value": round(share, 1), "target": ">= 80", "met": share >= 80}
+    mine, ceiling = predictor.get("latency", {}).get("1000", {}), echo.get("latency", {}).get("1000", {})
+    for quantile, limit in (("p50", 1.5), ("p99", 2.0)):
+        if mine.get(quantile) and ceiling.get(quantile):
+            ratio = mine[quantile] / ceiling[quantile]
+            figures[f"{quantile}_at_1000_vs_echo"] = {
+                "value": round(ratio, 2),
+                "target": f"<= {limit}",
+                "met": ratio <= limit,
+            }
+    swap = predictor.get("hot_swap")
+    if swap:
+        met = swap["lost"] == 0 and swap["longest_gap_ms"] <= 50
+        figures["hot_swap"] = {
+            "lost": swap["lost"],
+            "longest_gap_ms": swap["longest_gap_ms"],
+            "target": "0, <= 50",
+            "met": met,
+        }
+    if predictor.get("memory"):
+        growth = predictor["memory"]["growth_pct"]
+        figures["memory_growth_pct"] = {"value": growth, "target": "<= 10", "met": abs(growth) <= 10}
+    return figures
 
 
 def write_results(report: dict) -> None:

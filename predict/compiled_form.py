@@ -12,6 +12,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from utils.compiled import (
     DEFAULT_BUILD_TIMEOUT_S,
     TOLERANCE,
@@ -64,7 +66,10 @@ class CompiledForm:
         if compiled is None:
             raise CompiledFormRefused("build_failed", "the build finished but left no cache entry")
         matrix = scorer.transform(self.holdout)
-        refused = rejection(scorer.predict_with_lightgbm(matrix), compiled.predict(matrix), TOLERANCE)
+        reference = np.asarray(
+            scorer.booster.predict(matrix, num_threads=1)
+        )  # one thread: serving keeps the other core
+        refused = rejection(reference, compiled.predict(matrix), TOLERANCE)
         if refused is not None:
             raise CompiledFormRefused("mismatch", refused)
         return scorer.with_compiled(compiled)

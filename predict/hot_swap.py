@@ -12,6 +12,7 @@ only if the version it belongs to still serves.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -99,6 +100,7 @@ class ModelSwapper:
         call_when_up(lambda: self.fetch(version), self.tracking_uri, self._closing)  # type: ignore[misc]
 
     def _load_forever(self) -> None:
+        lower_thread_priority()
         while (version := self._wanted.get()) is not None:
             if version == self.current.version:
                 continue
@@ -121,6 +123,7 @@ class ModelSwapper:
 
     def _compile_forever(self) -> None:
         assert self.upgrade is not None
+        lower_thread_priority()
         while (scorer := self._to_compile.get()) is not None:
             if not self._to_compile.empty():
                 continue  # a newer version is queued: compiling this one would be wasted
@@ -137,3 +140,11 @@ class ModelSwapper:
             except Exception:  # never let the compiler thread die
                 log.exception("compiled form failed version=%s", scorer.version)
                 self._loaded.put(LoadResult(scorer.version, compile_refused="build_failed"))
+
+
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Let the serving loop win the cores over this background thread (Linux: priority is per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except OSError as error:  # not allowed or not supported: only a latency concern
+        log.debug("thread priority unchanged error=%r", error)

@@ -77,6 +77,8 @@ class PredictorService:
         )
         self.instance = f"predictor-{socket.gethostname()}-{os.getpid()}"
         self.in_flight = InFlight(settings.max_in_flight_records, settings.max_in_flight_bytes)
+        self._to_commit: dict[Partition, int] = {}  # acknowledged, not yet committed
+        self._next_commit = 0.0
         self._next_control_poll = 0.0
         self._next_lag_check = 0.0
 
@@ -113,7 +115,7 @@ class PredictorService:
         self.reporter.start()
         try:
             assign_from_end(self.control, self.topics.model_events)
-            self.consumer.subscribe(self.topics.app_messages)
+            self.consumer.subscribe(self.topics.app_messages, on_revoke=self._before_revocation)
             log.info(
                 "predictor ready model_version=%s topic=%s group=%s retrain_every=%s",
                 scorer.version,
@@ -212,16 +214,17 @@ class PredictorService:
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_SECONDS.observe(sent - started)
 
-    def _settle(self) -> None:
+    def _settle(self, commit_now: bool = False) -> None:
         """Without waiting: ask for the retrains that acknowledged observations made due, and commit
-        the oldest batches whose every delivery is acknowledged. Raises a delivery's error."""
+        the oldest batches whose every delivery is acknowledged (at most every commit interval,
+        unless `commit_now`). Raises a delivery's error."""
         completed: list[SentBatch] = []
         while (batch := self.in_flight.oldest()) is not None and batch.first_pending() is None:
             batch.raise_failures()
             if not batch.retrain_asked:
                 batch.retrain_asked = True
-                offsets = [delivery.result(timeout_s=0).offset for delivery in batch.observations]
-                for end in retrain_ends(offsets, self.settings.retrain_every):
+                stored_at = [delivery.result(timeout_s=0).offset for delivery in batch.observations]
+                for end in retrain_ends(stored_at, self.settings.retrain_every):
                     log.info("retrain requested observations_end_offset=%s", end)
                     metrics.RETRAIN_REQUESTS.inc()
                     request = RetrainRequest(end, self.instance).to_dict()
@@ -229,14 +232,17 @@ class PredictorService:
                 if batch.retrain_requests:
                     continue  # this batch completes once its retrain requests are acknowledged too
             completed.append(self.in_flight.pop_oldest())
-        if not completed:
+        self._to_commit |= offsets_to_commit(completed)  # later batches' offsets are higher
+        if not self._to_commit or not (commit_now or time.monotonic() >= self._next_commit):
             return
         started = time.perf_counter()
+        committing, self._to_commit = self._to_commit, {}
         try:
-            self.consumer.commit(offsets_to_commit(completed))
+            self.consumer.commit(committing)
         except CommitFailed as error:
             # The answers are out; after a rebalance another member may answer these again.
             log.warning("offset commit failed, records may be answered twice error=%r", error)
+        self._next_commit = time.monotonic() + self.settings.commit_interval_ms / 1000
         metrics.STAGE_SECONDS.labels(stage="commit").inc(time.perf_counter() - started)
 
     def _wait_for_oldest(self) -> None:
@@ -261,14 +267,23 @@ class PredictorService:
         self._settle()
 
     def _drain(self) -> None:
-        """On a clean stop: commit what the broker acknowledges within DRAIN_TIMEOUT_S."""
+        """On a clean stop or before a rebalance: commit what the broker acknowledges within
+        DRAIN_TIMEOUT_S (what is left is read again, by this member or the next)."""
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         try:
             while len(self.in_flight) and time.monotonic() < deadline:
                 self.producer.flush(timeout_s=max(0.1, deadline - time.monotonic()))
-                self._settle()
+                self._settle(commit_now=True)
+            self._settle(commit_now=True)
         except KafkaError as error:
-            log.warning("stopping with unacknowledged batches, they will be replayed error=%r", error)
+            log.warning("unacknowledged batches left, they will be read again error=%r", error)
+
+    def _before_revocation(self, partitions: set[Partition]) -> None:
+        """Called inside poll when a rebalance takes partitions: commit what they answered, so the
+        next owner does not answer it again."""
+        if partitions and (len(self.in_flight) or self._to_commit):
+            log.info("partitions revoked, committing what is answered partitions=%s", len(partitions))
+            self._drain()
 
     def _record_load(self, result: LoadResult) -> None:
         """Metrics (and a refusal message) for a model the background threads loaded or compiled."""

@@ -117,6 +117,9 @@ class PredictorSettings:
     # Sent but not yet acknowledged: beyond either bound the loop waits for the broker.
     max_in_flight_records: int = 5000
     max_in_flight_bytes: int = 16 * 1024 * 1024
+    # Acknowledged offsets are committed at most this often (and always before a rebalance or a
+    # stop): a commit is a broker round trip; a crash replays at most this much more.
+    commit_interval_ms: int = 100
     scorer: str = "auto"  # or "lightgbm", "compiled" (utils/compiled.py)
     max_message_bytes: int = 64 * 1024
     metrics_port: int = 8000  # 0: no /metrics endpoint

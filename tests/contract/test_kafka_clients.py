@@ -121,6 +121,39 @@ def test_uncommitted_records_are_delivered_again_to_the_next_member(clients):
     assert len(got) == 30 and [r.offset for r in again] == list(range(10, 30))
 
 
+def test_a_commit_made_when_partitions_are_revoked_is_where_the_next_member_starts(clients):
+    """The pipelined predictor commits what it answered inside on_revoke, during a rebalance."""
+    topic = clients.topic(2)
+    produce(clients.producer(), topic, 40, "r")
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    first = clients.consumer(group)
+    revoked: list[set[Partition]] = []
+
+    def commit_on_revoke(partitions: set[Partition]) -> None:
+        if partitions:
+            revoked.append(partitions)
+            first.commit({partition: 5 for partition in partitions})
+
+    first.subscribe(topic, on_revoke=commit_on_revoke)
+    assert len(poll_until(first, 40)) == 40
+    second = clients.consumer(group)
+    second.subscribe(topic)
+    deadline = time.monotonic() + 60
+    second_got: list[Record] = []
+    while not revoked and time.monotonic() < deadline:
+        first.poll(0.1)
+        second_got += second.poll(0.1)
+    assert revoked and revoked[0] == {Partition(topic, 0), Partition(topic, 1)}
+    while not second.assignment() and time.monotonic() < deadline:
+        first.poll(0.1)
+        second_got += second.poll(0.1)
+    for _ in range(30):
+        first.poll(0.1)
+        second_got += second.poll(0.1)
+    assert second.assignment(), "the second member got a partition"
+    assert second_got and min(r.offset for r in second_got) == 5, "it starts where on_revoke committed"
+
+
 def test_assign_seek_position_end_offsets(clients):
     topic = clients.topic(PARTITIONS)
     sent = produce(clients.producer(), topic, 60, "old")

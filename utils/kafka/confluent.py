@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -280,13 +280,21 @@ class ConfluentConsumer:
             self._positions[Partition(record.topic, record.partition)] = record.offset + 1
         return records
 
-    def subscribe(self, topic: str, timeout_s: float = 30.0) -> None:
+    def subscribe(
+        self, topic: str, timeout_s: float = 30.0, on_revoke: Callable[[set[Partition]], None] | None = None
+    ) -> None:
         if self._group_id is None:
             raise InvalidUsage("subscribe() needs a group id")
         wait_until_known(self.partitions_for, topic, timeout_s)
         self._manual = None
+
+        def revoked(consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
+            if on_revoke is not None:
+                on_revoke({Partition(p.topic, p.partition) for p in partitions})
+            self._forget(consumer, partitions)
+
         with _translated():
-            self._consumer.subscribe([topic], on_assign=self._forget, on_revoke=self._forget, on_lost=self._forget)
+            self._consumer.subscribe([topic], on_assign=self._forget, on_revoke=revoked, on_lost=self._forget)
 
     def _forget(self, consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
         for p in partitions:  # a rebalance moved them: they start again from the committed offset

@@ -8,7 +8,7 @@ broker. Swapping the library is a setting (`--kafka-client`), not a code change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -185,9 +185,12 @@ class Consumer(Protocol):
         timeout. Returns as soon as some records are there."""
         ...
 
-    def subscribe(self, topic: str, timeout_s: float = 30.0) -> None:
+    def subscribe(
+        self, topic: str, timeout_s: float = 30.0, on_revoke: Callable[[set[Partition]], None] | None = None
+    ) -> None:
         """Join the group for `topic` once the cluster metadata knows the topic (else a fresh topic's
-        partitions may go to nobody until the next metadata refresh)."""
+        partitions may go to nobody until the next metadata refresh). `on_revoke(partitions)` runs
+        inside `poll` before a rebalance takes partitions away: the last moment to commit them."""
         ...
 
     def assign(self, partitions: Iterable[Partition]) -> None:

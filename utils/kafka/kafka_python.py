@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from kafka.admin import (
     ResourcePattern,
     ResourceType,
 )
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
@@ -201,11 +203,15 @@ class KafkaPythonProducer:
     def send(
         self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
     ) -> _Delivery | RefusedDelivery:
+        # Called once per answer: a plain try instead of the `_translated` context manager.
+        AUTH_WATCH.check(self._client_id)
         try:
-            with _translated(self._client_id):
-                return _Delivery(self._producer.send(topic, value=value, key=key, partition=partition))
-        except RecordTooLarge as error:
-            return RefusedDelivery(error)
+            return _Delivery(self._producer.send(topic, value=value, key=key, partition=partition))
+        except kerrors.KafkaError as error:
+            translated = translate(error, self._client_id)
+            if isinstance(translated, RecordTooLarge):
+                return RefusedDelivery(translated)
+            raise translated from error
 
     def flush(self, timeout_s: float | None = None) -> None:
         with _translated(self._client_id):
@@ -218,6 +224,37 @@ class KafkaPythonProducer:
                 self._producer.close(timeout=timeout_s)
             except kerrors.KafkaError as error:
                 log.warning("producer closed with unacknowledged records error=%r", error)
+
+
+class _RevokeListener(AsyncConsumerRebalanceListener):
+    """kafka-python 3 runs rebalance listeners on the consumer's IO thread, where a blocking call
+    (such as the commit the caller wants to make) is refused. So the caller's callback runs in a
+    worker thread while the listener yields to the IO loop, which serves that commit meanwhile."""
+
+    def __init__(self, on_revoke: Callable[[set[Partition]], None], consumer: KafkaConsumer) -> None:
+        self.on_revoke = on_revoke
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        partitions = {Partition(tp.topic, tp.partition) for tp in revoked}
+        failure: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                self.on_revoke(partitions)
+            except BaseException as error:  # handed to the IO thread, which logs it
+                failure.append(error)
+
+        worker = threading.Thread(target=call, name="on-revoke", daemon=True)
+        worker.start()
+        net = self.consumer._coordinator._net  # the IO loop's own sleep keeps it serving meanwhile
+        while worker.is_alive():
+            await net.sleep(0.005)
+        if failure:
+            raise failure[0]
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        pass
 
 
 class KafkaPythonConsumer:
@@ -261,12 +298,17 @@ class KafkaPythonConsumer:
             if denied & mine:
                 raise AuthorizationFailed(f"topic(s) {sorted(denied & mine)} not authorized for this principal")
 
-    def subscribe(self, topic: str, timeout_s: float = 30.0) -> None:
+    def subscribe(
+        self, topic: str, timeout_s: float = 30.0, on_revoke: Callable[[set[Partition]], None] | None = None
+    ) -> None:
         if self._group_id is None:
             raise InvalidUsage("subscribe() needs a group id")
         wait_until_known(self.partitions_for, topic, timeout_s)
         with _translated(self._client_id):
-            self._consumer.subscribe([topic])
+            if on_revoke is None:
+                self._consumer.subscribe([topic])
+            else:
+                self._consumer.subscribe([topic], listener=_RevokeListener(on_revoke, self._consumer))
 
     def assign(self, partitions: Iterable[Partition]) -> None:
         with _translated(self._client_id):
