@@ -50,6 +50,8 @@ FEATURE_FIELDS: tuple[str, ...] = (
     "native_country",
 )
 LABELS = {"<=50K": 0, "<=50K.": 0, ">50K": 1, ">50K.": 1}
+_REQUIRED = frozenset(FEATURE_FIELDS)
+_ALLOWED = _REQUIRED | {LABEL_FIELD}
 
 
 class MessageError(ValueError):
@@ -89,11 +91,12 @@ def read_request_id(payload: Mapping[str, Any]) -> str:
 
 
 def validate_features(data: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [name for name in FEATURE_FIELDS if name not in data]
-    if missing:
+    keys = data.keys()
+    if not _REQUIRED <= keys:  # set operations first: this runs once per request
+        missing = [name for name in FEATURE_FIELDS if name not in data]
         raise MessageError("missing_field", f"data lacks {missing}")
-    unknown = sorted(set(data) - set(FEATURE_FIELDS) - {LABEL_FIELD})
-    if unknown:
+    if not keys <= _ALLOWED:
+        unknown = sorted(set(keys) - _ALLOWED)
         raise MessageError("unknown_field", f"data has unknown field(s) {unknown}; expected {list(FEATURE_FIELDS)}")
     features: dict[str, Any] = {}
     for name, (low, high) in NUMERIC_FIELDS.items():
