@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="bytes of requests polled but not yet acknowledged, at most",
     )
     parser.add_argument(
+        "--explain-top",
+        type=positive_int,
+        default=d("explain_top"),
+        help='feature contributions in the answer to a request with "explain": true',
+    )
+    parser.add_argument(
         "--commit-interval-ms",
         type=positive_int,
         default=d("commit_interval_ms"),
@@ -97,6 +103,7 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
         max_in_flight_bytes=args.max_in_flight_bytes,
         scorer=args.scorer,
         commit_interval_ms=args.commit_interval_ms,
+        explain_top=args.explain_top,
         max_message_bytes=args.max_message_bytes,
         metrics_port=args.metrics_port,
         live_window=args.live_window,

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--summary-json", type=Path, default=None, help="also write the summary to this file")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    parser.add_argument(
+        "--explain", action="store_true", help="ask why, and print the reasons for each 'send offer' answer"
+    )
     return parser
 
 
@@ -48,6 +51,7 @@ def parse_settings(argv: list[str]) -> SampleAppSettings:
         start=args.start,
         summary_json=args.summary_json,
         quiet=args.quiet,
+        explain=args.explain,
     )
 
 

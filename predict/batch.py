@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from predict.explain import summarise
+from utils.features import FEATURE_NAMES
 from utils.kafka.interface import Record
 from utils.messages import (
     DeadLetter,
+    Explanation,
     Observation,
     Prediction,
     PredictionError,
@@ -92,8 +95,11 @@ def triage(records: Sequence[Record], max_bytes: int) -> Triage:
     return Triage(tuple(requests), tuple(errors), tuple(dead_letters))
 
 
-def score(requests: Sequence[PredictionRequest], scorer: Scorer) -> tuple[tuple[Prediction, ...], Scored | None]:
-    """One model call for all requests. Raises whatever the model raises."""
+def score(
+    requests: Sequence[PredictionRequest], scorer: Scorer, explain_top: int
+) -> tuple[tuple[Prediction, ...], Scored | None]:
+    """One model call for all requests (and one contributions call for those asking why). Raises
+    whatever the model raises."""
     if not requests:
         return (), None
     started = time.perf_counter()
@@ -102,16 +108,23 @@ def score(requests: Sequence[PredictionRequest], scorer: Scorer) -> tuple[tuple[
     probabilities = scorer.predict_matrix(matrix)
     predicted = time.perf_counter()
     predictions = probabilities >= DECISION_THRESHOLD
+    explanations: list[Explanation | None] = [None] * len(requests)
+    asking = [index for index, request in enumerate(requests) if request.explain]
+    if asking:
+        for index, row in zip(asking, scorer.contributions(matrix[asking]), strict=True):
+            explanations[index] = summarise(row, FEATURE_NAMES, explain_top)
     answers = tuple(
-        Prediction(request.request_id, int(prediction), float(probability), scorer.version)
-        for request, prediction, probability in zip(requests, predictions, probabilities, strict=True)
+        Prediction(request.request_id, int(prediction), float(probability), scorer.version, explanation)
+        for request, prediction, probability, explanation in zip(
+            requests, predictions, probabilities, explanations, strict=True
+        )
     )
     return answers, Scored(
         tuple(requests), probabilities, scorer.version, scorer.engine, transformed - started, predicted - transformed
     )
 
 
-def decide(records: Sequence[Record], scorer: Scorer, max_bytes: int) -> BatchOutcome:
+def decide(records: Sequence[Record], scorer: Scorer, max_bytes: int, explain_top: int) -> BatchOutcome:
     """The outcome of one batch. A scoring failure answers each valid request with an
     `internal_error` instead of leaving it unanswered; its observations are still kept (they are
     valid training data whatever the model did)."""
@@ -122,7 +135,7 @@ def decide(records: Sequence[Record], scorer: Scorer, max_bytes: int) -> BatchOu
         Observation(r.request_id, r.features, r.label) for r in sorted_batch.requests if r.label is not None
     )
     try:
-        answers, scored = score(sorted_batch.requests, scorer)
+        answers, scored = score(sorted_batch.requests, scorer, explain_top)
     except Exception as error:  # a model bug must not leave requests unanswered
         failure = f"scoring failed: {error!r}"
         failed = tuple(PredictionError(r.request_id, "internal_error", failure) for r in sorted_batch.requests)

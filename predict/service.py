@@ -199,7 +199,7 @@ class PredictorService:
     def handle_batch(self, records: list[Record]) -> None:
         """Decide and send every result of one batch; it commits later, once acknowledged (`_settle`)."""
         started = time.perf_counter()
-        outcome = decide(records, self.swapper.current, self.settings.max_message_bytes)
+        outcome = decide(records, self.swapper.current, self.settings.max_message_bytes, self.settings.explain_top)
         self._record_outcome(outcome)
         sending = time.perf_counter()
         topics = self.topics

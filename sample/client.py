@@ -21,7 +21,15 @@ from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
-from utils.messages import Prediction, PredictionError, PredictionRequest, answer_from_dict, decode_object, encode
+from utils.messages import (
+    Explanation,
+    Prediction,
+    PredictionError,
+    PredictionRequest,
+    answer_from_dict,
+    decode_object,
+    encode,
+)
 from utils.schema import MessageError
 from utils.settings import SampleAppSettings
 
@@ -81,6 +89,14 @@ def describe(answer: Prediction | PredictionError) -> str:
     return f"{action} (p={answer.probability:.2f}, model v{answer.model_version})"
 
 
+def describe_reasons(explanation: Explanation) -> str:
+    """The largest contributions to a decision, as indented lines (log-odds: + toward high income)."""
+    lines = [f"          {name:<28} {value:+.3f}" for name, value in explanation.top]
+    lines.append(f"          {'(all other fields)':<28} {explanation.other:+.3f}")
+    lines.append(f"          {'(average user)':<28} {explanation.bias:+.3f}  = log-odds {explanation.raw_score:+.3f}")
+    return "\n".join(lines)
+
+
 def run(settings: SampleAppSettings, stop: threading.Event) -> int:
     common = settings.common
     stream, _ = split_test(load_test())
@@ -98,7 +114,7 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
             if stop.is_set():
                 break
             index = (settings.start + i) % len(rows)
-            request = PredictionRequest(str(uuid.uuid4()), rows[index], labels[index])
+            request = PredictionRequest(str(uuid.uuid4()), rows[index], labels[index], settings.explain)
             producer.send(common.topics.app_messages, encode(request.to_dict()), request.request_id.encode())
             tally.sent_at[request.request_id] = time.monotonic()
             tally.labels[request.request_id] = labels[index]
@@ -130,5 +146,7 @@ def _read_answers(consumer: Consumer, tally: Tally, settings: SampleAppSettings,
                 continue
             if tally.record(answer) and not settings.quiet:
                 print(f"{answer.request_id[:8]}  {describe(answer)}", flush=True)
+                if isinstance(answer, Prediction) and answer.prediction == 1 and answer.explanation is not None:
+                    print(describe_reasons(answer.explanation), flush=True)
         if time.monotonic() >= deadline:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from train.lineage import adult_data_input
 from train.pipeline import train_version
 from train.promotion import make_current
 from train.tracking import Tracker
@@ -42,6 +43,7 @@ def run(settings: InitializeSettings, stop: threading.Event) -> int:
         extra_metadata={"observations_end_offset": 0, "new_rows": 0},
         extra_evaluations={"adult_test": test},
         should_stop=stop.is_set,
+        inputs=[adult_data_input(training)],
     )
     make_current(store, trained.version, settings.common.tracking_uri, settings.registered_model)
     store.prune(settings.keep_versions)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -20,6 +20,9 @@ from utils.data import frame_columns
 from utils.features import Preprocessor
 from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore
 from utils.settings import TuningSettings
+
+if TYPE_CHECKING:
+    from train.lineage import TrainingInput
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ def train_version(
     should_stop: Callable[[], bool] | None = None,
     promotion_gate: Callable[[Mapping[str, float]], tuple[bool, str]] | None = None,
     extra_metrics: Mapping[str, float] | None = None,
+    inputs: Sequence[TrainingInput] = (),
 ) -> TrainedVersion:
     """`training` and `holdout` hold the feature columns and a 0/1 `label` column.
 
@@ -61,6 +65,7 @@ def train_version(
     extra_metadata = dict(extra_metadata or {})
     tags = {"trigger": trigger, "trained_rows": len(training), "library": tuning.hyper, **extra_metadata}
     with tracker.session(run_name=f"{trigger}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags) as run_id:
+        tracker.log_inputs(inputs)
         result = tune(
             matrix, labels, tuning, on_trial=tracker.log_trial, warm_start=warm_start, should_stop=should_stop
         )

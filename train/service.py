@@ -12,18 +12,21 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
 import threading
 import time
 
 import pandas as pd
 
 from train.drift import PSI_WARNING, drifted, feature_drift, prediction_shift
+from train.lineage import adult_data_input, observations_input
 from train.observations import observations_frame, read_observations
 from train.pipeline import train_version
 from train.promotion import holdout_gate, make_current, record_champion, should_make_current
 from train.requests import retrain_target
 from train.tracking import Tracker
 from utils import metrics
+from utils.compiled import start_build
 from utils.data import frame_to_records, load_test, load_train, split_test
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.health import BrokerHealth, flush_or_wait
@@ -59,6 +62,7 @@ class TrainerService:
         self.stop = stop
         self.store = ModelStore(settings.common.model_store)
         self.instance = f"trainer-{socket.gethostname()}-{os.getpid()}"
+        self._builds: list[subprocess.Popen] = []  # compiled forms being built in the background
 
     def run(self) -> int:
         if self.store.current_version() is None:
@@ -177,6 +181,12 @@ class TrainerService:
             should_stop=self.stop.is_set,
             promotion_gate=holdout_gate(champion_metadata["metrics"], self.settings.promotion_tolerance),
             extra_metrics=drift,
+            inputs=[
+                adult_data_input(self.base_training),
+                observations_input(
+                    new_rows, self.topics.observations, max(0, end_offset - self.settings.max_observations), end_offset
+                ),
+            ],
         )
         metrics.RETRAIN_SECONDS.observe(time.monotonic() - started)
         (metrics.RETRAINS_COMPLETED if trained.promoted else metrics.RETRAINS_REJECTED).inc()
@@ -226,6 +236,8 @@ class TrainerService:
 
         call_when_up(record, self.settings.common.tracking_uri, self.stop)
         serving = self.store.current_version() == latest
+        if serving:
+            self._compile(latest)
         message = TrainingCompleted(
             latest, serving, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
         )
@@ -237,6 +249,14 @@ class TrainerService:
             serving,
             metadata["metrics"]["holdout_auc"],
         )
+
+    def _compile(self, version: int) -> None:
+        """Start building the version's compiled form (predictors switch to it once it is ready)."""
+        self._builds = [build for build in self._builds if build.poll() is None]  # reap finished ones
+        build = start_build(self.store.root, version)
+        if build is not None:
+            self._builds.append(build)
+            log.info("compiled form being built version=%s pid=%s", version, build.pid)
 
     def _rewind(self, records: list[Record]) -> None:
         for partition in {Partition(r.topic, r.partition) for r in records}:

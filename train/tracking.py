@@ -4,15 +4,18 @@ logged and registered as a version of one registered model."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import lightgbm as lgb
 
 from train.tune import Trial
+
+if TYPE_CHECKING:
+    from train.lineage import TrainingInput
 from utils.model_store import CHAMPION_ALIAS, MODEL_FILE, REGISTRY_ARTIFACT, ModelStore
 
 log = logging.getLogger(__name__)
@@ -79,7 +82,15 @@ class Tracker:
         if mlflow.get_experiment_by_name(experiment) is None:
             artifact_root = local_artifact_root(tracking_uri)
             mlflow.create_experiment(experiment, artifact_location=artifact_root.as_uri() if artifact_root else None)
-        mlflow.set_experiment(experiment)
+        experiment_id = mlflow.set_experiment(experiment).experiment_id
+        # The MLflow UI then opens the experiment on its training runs (not on GenAI traces).
+        mlflow.MlflowClient().set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
+
+    def log_inputs(self, inputs: Sequence[TrainingInput]) -> None:
+        """The datasets the active run trains on (train/lineage.py)."""
+        from train.lineage import log_training_inputs
+
+        log_training_inputs(inputs)
 
     @contextmanager
     def session(self, run_name: str, tags: Mapping[str, Any]) -> Iterator[str]:

@@ -176,6 +176,23 @@ class CompiledCache:
         return time.monotonic() - started
 
 
+def start_build(store_root: Path, version: int) -> subprocess.Popen | None:
+    """Start building a stored version's compiled form in the background (low priority), so that
+    predictors find it ready; None if there is no compiler here. Predictors that ask meanwhile wait
+    for this build (one build per key at a time) instead of starting their own."""
+    try:
+        compiler_id()
+    except CompilerUnavailable:
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-m", "utils.compiled", "--model-store", str(store_root), "--version", str(int(version))],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.nice(BUILD_NICENESS),
+    )
+
+
 def _load_object(key: str, model_text: bytes, code: bytes) -> CompiledModel:
     import lleaves
 

@@ -79,29 +79,65 @@ class PredictionRequest:
     request_id: str
     features: dict[str, Any]
     label: int | None = None
+    explain: bool = False  # the answer should say which fields weighed most
 
     def to_dict(self) -> dict:
         data = dict(self.features)
         if self.label is not None:
             data[LABEL_FIELD] = ">50K" if self.label else "<=50K"
-        return {"request_id": self.request_id, "data": data}
+        payload: dict[str, Any] = {"request_id": self.request_id, "data": data}
+        if self.explain:
+            payload["explain"] = True
+        return payload
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> PredictionRequest:
         request_id = read_request_id(payload)
         try:
-            extra = sorted(set(payload) - {"request_id", "data"})
-            if extra:
+            if not payload.keys() <= _REQUEST_FIELDS:
+                extra = sorted(set(payload) - _REQUEST_FIELDS)
                 raise MessageError(
-                    "unknown_field", f"unexpected top-level field(s) {extra}; send only request_id and data"
+                    "unknown_field",
+                    f"unexpected top-level field(s) {extra}; send request_id, data and optionally explain",
                 )
             data = payload.get("data")
             if not isinstance(data, dict):
                 raise MessageError("invalid_type", "data must be a JSON object with the 14 census fields")
-            return cls(request_id, validate_features(data), read_label(data))
+            explain = payload.get("explain", False)
+            if not isinstance(explain, bool):
+                raise MessageError("invalid_type", "explain must be true or false")
+            return cls(request_id, validate_features(data), read_label(data), explain)
         except MessageError as error:
             error.request_id = request_id
             raise
+
+
+_REQUEST_FIELDS = frozenset({"request_id", "data", "explain"})
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why the model said what it said: SHAP contributions (LightGBM's `pred_contrib`) to the raw
+    score (log-odds of high income), the largest first, in the model's input columns: the 14 form
+    fields and the two crossed ones, named `<field>_x_<field>`. `top` + `other` + `bias` = `raw_score`."""
+
+    raw_score: float
+    bias: float
+    top: tuple[tuple[str, float], ...]
+    other: float  # the sum of every contribution not in `top`
+
+    def to_dict(self) -> dict:
+        return {
+            "raw_score": self.raw_score,
+            "bias": self.bias,
+            "top": [{"feature": name, "contribution": value} for name, value in self.top],
+            "other": self.other,
+        }
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> Explanation:
+        top = tuple((str(item["feature"]), float(item["contribution"])) for item in payload["top"])
+        return cls(float(payload["raw_score"]), float(payload["bias"]), top, float(payload["other"]))
 
 
 @dataclass(frozen=True)
@@ -112,15 +148,19 @@ class Prediction:
     prediction: int
     probability: float
     model_version: int
+    explanation: Explanation | None = None  # only when the request asked for it
 
     def to_dict(self) -> dict:
         # Spelled out: asdict() deep-copies and is several times slower, once per answer.
-        return {
+        answer: dict[str, Any] = {
             "request_id": self.request_id,
             "prediction": self.prediction,
             "probability": self.probability,
             "model_version": self.model_version,
         }
+        if self.explanation is not None:
+            answer["explanation"] = self.explanation.to_dict()
+        return answer
 
 
 @dataclass(frozen=True)
@@ -146,6 +186,7 @@ def answer_from_dict(payload: Mapping[str, Any]) -> Prediction | PredictionError
             prediction=int(payload["prediction"]),
             probability=float(payload["probability"]),
             model_version=int(payload["model_version"]),
+            explanation=Explanation.from_dict(payload["explanation"]) if "explanation" in payload else None,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise MessageError("invalid_answer", f"not a prediction nor an error answer: {error!r}") from error

@@ -71,6 +71,11 @@ class Scorer:
     def predict_proba(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         return self.predict_matrix(self.transform(records))
 
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """SHAP values per row: one column per feature (FEATURE_NAMES), then the bias; each row sums
+        to the raw score (log-odds). Always LightGBM's: a compiled form only predicts."""
+        return np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=1))
+
     def score(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """(0/1 predictions, probabilities of the high-income class)."""
         probabilities = self.predict_proba(records)

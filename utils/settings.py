@@ -121,6 +121,7 @@ class PredictorSettings:
     # stop): a commit is a broker round trip; a crash replays at most this much more.
     commit_interval_ms: int = 100
     scorer: str = "auto"  # or "lightgbm", "compiled" (utils/compiled.py)
+    explain_top: int = 5  # contributions in an answer to a request with "explain": true
     max_message_bytes: int = 64 * 1024
     metrics_port: int = 8000  # 0: no /metrics endpoint
     live_window: int = 1000  # labelled requests per version in the live-quality window
@@ -152,6 +153,7 @@ class SampleAppSettings:
     start: int = 0
     summary_json: Path | None = None
     quiet: bool = False
+    explain: bool = False  # ask for explanations and print them for "send offer" answers
 
 
 @dataclass(frozen=True)

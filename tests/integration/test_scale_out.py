@@ -3,33 +3,14 @@ MLflow registry) share the load, answer each request once, retrain about every N
 the group as a whole, and both swap to each promoted version. Their /metrics endpoints and MLflow
 serving runs show what happened."""
 
-import socket
 import time
-import urllib.request
 from collections import Counter
 
 import mlflow
 from mlflow import MlflowClient
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.metrics import free_port, scrape
 from utils.settings import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def scrape(port: int) -> dict[str, float]:
-    """Sample name (with labels) -> value, from a /metrics endpoint."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
 
 
 def test_two_predictors_share_the_load_and_both_swap(pipeline):

@@ -11,6 +11,7 @@ from utils.kafka.interface import Record
 from utils.scoring import SMOKE_RECORD, Scorer
 
 LIMIT = 64 * 1024
+TOP = 5
 
 
 def record(value, offset=0, partition=1):
@@ -119,7 +120,7 @@ def test_decide_answers_observes_and_dead_letters_without_mutating_its_input():
         record(b"[]", 3),
     )
     before = list(records)
-    outcome = decide(records, FixedScorer(probability=0.8), LIMIT)
+    outcome = decide(records, FixedScorer(probability=0.8), LIMIT, TOP)
     assert list(records) == before
     assert [(a.request_id, a.prediction, a.probability, a.model_version) for a in outcome.answers] == [
         ("a", 1, 0.8, 3),
@@ -134,13 +135,13 @@ def test_decide_answers_observes_and_dead_letters_without_mutating_its_input():
 
 @pytest.mark.parametrize("probability, prediction", [(0.5, 1), (0.4999, 0), (0.0, 0), (1.0, 1)])
 def test_threshold(probability, prediction):
-    [answer] = decide([record(request())], FixedScorer(probability=probability), LIMIT).answers
+    [answer] = decide([record(request())], FixedScorer(probability=probability), LIMIT, TOP).answers
     assert answer.prediction == prediction
 
 
 def test_a_scoring_failure_answers_every_valid_request_with_an_error():
     records = [record(request("a", label="<=50K")), record(request("b")), record(request("c", age="x"))]
-    outcome = decide(records, FixedScorer(fail=True), LIMIT)
+    outcome = decide(records, FixedScorer(fail=True), LIMIT, TOP)
     assert outcome.answers == ()
     assert sorted((e.request_id, e.code) for e in outcome.errors) == [
         ("a", "internal_error"),

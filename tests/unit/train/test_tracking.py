@@ -37,3 +37,30 @@ def test_an_interrupted_version_is_recorded_once_in_its_own_run(tmp_path, small_
     assert run.data.params["best_num_leaves"] == "8" and run.data.tags["trigger"] == "retrain"
     booster = lgb.Booster(model_str=small_model_files[MODEL_FILE].decode())
     assert booster.num_trees() == 20
+
+
+def test_a_training_run_names_its_datasets_and_the_experiment_is_a_training_one(tmp_path):
+    import json
+
+    from train.lineage import adult_data_input, observations_input
+    from utils.data import expected_digests, load_train
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri, "exp", DEFAULT_REGISTERED_MODEL)
+    base = load_train().head(200)
+    with tracker.session("retrain-x", {"trigger": "retrain"}) as run_id:
+        tracker.log_inputs([adult_data_input(base), observations_input(base.head(50), "obs-topic", 950, 1000)])
+
+    client = MlflowClient(uri)
+    run_inputs = client.get_run(run_id).inputs
+    assert run_inputs is not None
+    inputs = run_inputs.dataset_inputs
+    by_name = {item.dataset.name: item for item in inputs}
+    assert set(by_name) == {"adult.data", "observations[950:1000)"}
+    assert expected_digests()["adult.data"].startswith(by_name["adult.data"].dataset.digest)
+    kafka = by_name["observations[950:1000)"].dataset
+    assert kafka.source_type == "kafka"
+    assert json.loads(kafka.source) == {"topic": "obs-topic", "partition": 0, "start_offset": 950, "end_offset": 1000}
+    assert {tag.value for item in inputs for tag in item.tags if tag.key == "mlflow.data.context"} == {"training"}
+    experiment = client.get_experiment_by_name("exp")
+    assert experiment is not None and experiment.tags["mlflow.experimentKind"] == "custom_model_development"
