@@ -62,7 +62,7 @@ class TrainerService:
         self.stop = stop
         self.store = ModelStore(settings.common.model_store)
         self.instance = f"trainer-{socket.gethostname()}-{os.getpid()}"
-        self._builds: list[subprocess.Popen] = []  # compiled forms being built in the background
+        self._build: subprocess.Popen | None = None  # a compiled form being built in the background
 
     def run(self) -> int:
         if self.store.current_version() is None:
@@ -251,12 +251,15 @@ class TrainerService:
         )
 
     def _compile(self, version: int) -> None:
-        """Start building the version's compiled form (predictors switch to it once it is ready)."""
-        self._builds = [build for build in self._builds if build.poll() is None]  # reap finished ones
-        build = start_build(self.store.root, version)
-        if build is not None:
-            self._builds.append(build)
-            log.info("compiled form being built version=%s pid=%s", version, build.pid)
+        """Start building the version's compiled form, so predictors find it ready. One build at a
+        time: while one runs (tens of seconds of CPU), newer versions are left to the predictors,
+        which compile only the version they serve."""
+        if self._build is not None and self._build.poll() is None:
+            log.info("compiled form left to the predictors version=%s (a build is running)", version)
+            return
+        self._build = start_build(self.store.root, version)
+        if self._build is not None:
+            log.info("compiled form being built version=%s pid=%s", version, self._build.pid)
 
     def _rewind(self, records: list[Record]) -> None:
         for partition in {Partition(r.topic, r.partition) for r in records}:
