@@ -61,6 +61,8 @@ RETRY_BACKOFF_S = 1.0
 IN_FLIGHT_POLL_TIMEOUT_S = 0.002
 ACK_WAIT_LOG_EVERY_S = 5.0
 DRAIN_TIMEOUT_S = 10.0
+# A rebalance waits for this member: a short wait, what is left is read again by the next owner.
+REVOCATION_FLUSH_TIMEOUT_S = 2.0
 
 
 class PredictorService:
@@ -215,9 +217,27 @@ class PredictorService:
         metrics.BATCH_SECONDS.observe(sent - started)
 
     def _settle(self, commit_now: bool = False) -> None:
-        """Without waiting: ask for the retrains that acknowledged observations made due, and commit
-        the oldest batches whose every delivery is acknowledged (at most every commit interval,
-        unless `commit_now`). Raises a delivery's error."""
+        """Without waiting: complete the acknowledged batches and commit them (at most every commit
+        interval, unless `commit_now`). Raises a delivery's error."""
+        self._complete_acknowledged()
+        if not self._to_commit or not (commit_now or time.monotonic() >= self._next_commit):
+            return
+        started = time.perf_counter()
+        assigned = self.consumer.assignment()
+        # Batches of partitions a rebalance took are the next owner's to commit now.
+        committing = {partition: offset for partition, offset in self._to_commit.items() if partition in assigned}
+        self._to_commit = {}
+        try:
+            self.consumer.commit(committing)
+        except CommitFailed as error:
+            # The answers are out; after a rebalance another member may answer these again.
+            log.warning("offset commit failed, records may be answered twice error=%r", error)
+        self._next_commit = time.monotonic() + self.settings.commit_interval_ms / 1000
+        metrics.STAGE_SECONDS.labels(stage="commit").inc(time.perf_counter() - started)
+
+    def _complete_acknowledged(self) -> None:
+        """Ask for the retrains that acknowledged observations made due, and move the oldest batches
+        whose every delivery is acknowledged to the offsets to commit. Raises a delivery's error."""
         completed: list[SentBatch] = []
         while (batch := self.in_flight.oldest()) is not None and batch.first_pending() is None:
             batch.raise_failures()
@@ -233,17 +253,6 @@ class PredictorService:
                     continue  # this batch completes once its retrain requests are acknowledged too
             completed.append(self.in_flight.pop_oldest())
         self._to_commit |= offsets_to_commit(completed)  # later batches' offsets are higher
-        if not self._to_commit or not (commit_now or time.monotonic() >= self._next_commit):
-            return
-        started = time.perf_counter()
-        committing, self._to_commit = self._to_commit, {}
-        try:
-            self.consumer.commit(committing)
-        except CommitFailed as error:
-            # The answers are out; after a rebalance another member may answer these again.
-            log.warning("offset commit failed, records may be answered twice error=%r", error)
-        self._next_commit = time.monotonic() + self.settings.commit_interval_ms / 1000
-        metrics.STAGE_SECONDS.labels(stage="commit").inc(time.perf_counter() - started)
 
     def _wait_for_oldest(self) -> None:
         """Block until the oldest batch's deliveries are all known, saying so during an outage."""
@@ -267,7 +276,7 @@ class PredictorService:
         self._settle()
 
     def _drain(self) -> None:
-        """On a clean stop or before a rebalance: commit what the broker acknowledges within
+        """On a clean stop: commit what the broker acknowledges within
         DRAIN_TIMEOUT_S (what is left is read again, by this member or the next)."""
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         try:
@@ -278,12 +287,22 @@ class PredictorService:
         except KafkaError as error:
             log.warning("unacknowledged batches left, they will be read again error=%r", error)
 
-    def _before_revocation(self, partitions: set[Partition]) -> None:
-        """Called inside poll when a rebalance takes partitions: commit what they answered, so the
-        next owner does not answer it again."""
-        if partitions and (len(self.in_flight) or self._to_commit):
+    def _before_revocation(self, partitions: set[Partition]) -> dict[Partition, int]:
+        """Called inside poll when a rebalance takes partitions: wait briefly for what is in flight and
+        return the offsets answered so far, which the consumer commits before the partitions go, so
+        the next owner does not answer them again (what is still unacknowledged, it will)."""
+        if len(self.in_flight):
             log.info("partitions revoked, committing what is answered partitions=%s", len(partitions))
-            self._drain()
+            try:
+                self.producer.flush(timeout_s=REVOCATION_FLUSH_TIMEOUT_S)
+            except KafkaError as error:
+                log.warning("deliveries unacknowledged at a rebalance error=%r", error)
+        try:
+            self._complete_acknowledged()
+        except KafkaError as error:  # the loop replays the failed batch if its partition stays here
+            log.warning("a delivery failed before a rebalance error=%r", error)
+        committing, self._to_commit = self._to_commit, {}
+        return committing
 
     def _record_load(self, result: LoadResult) -> None:
         """Metrics (and a refusal message) for a model the background threads loaded or compiled."""

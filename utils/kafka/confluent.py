@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,6 +42,7 @@ from utils.kafka.interface import (
     Record,
     RecordTooLarge,
     RefusedDelivery,
+    RevokeCallback,
     TopicSpec,
     UnknownTopic,
 )
@@ -280,17 +281,22 @@ class ConfluentConsumer:
             self._positions[Partition(record.topic, record.partition)] = record.offset + 1
         return records
 
-    def subscribe(
-        self, topic: str, timeout_s: float = 30.0, on_revoke: Callable[[set[Partition]], None] | None = None
-    ) -> None:
+    def subscribe(self, topic: str, timeout_s: float = 30.0, on_revoke: RevokeCallback | None = None) -> None:
         if self._group_id is None:
             raise InvalidUsage("subscribe() needs a group id")
         wait_until_known(self.partitions_for, topic, timeout_s)
         self._manual = None
 
         def revoked(consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
-            if on_revoke is not None:
-                on_revoke({Partition(p.topic, p.partition) for p in partitions})
+            offsets = on_revoke({Partition(p.topic, p.partition) for p in partitions}) if on_revoke else {}
+            if offsets:
+                try:
+                    consumer.commit(
+                        offsets=[ck.TopicPartition(p.topic, p.partition, o) for p, o in offsets.items()],
+                        asynchronous=False,
+                    )
+                except ck.KafkaException as error:
+                    log.warning("commit before a rebalance failed, the next owner may read again error=%r", error)
             self._forget(consumer, partitions)
 
         with _translated():

@@ -179,18 +179,21 @@ class Producer(Protocol):
         ...
 
 
+RevokeCallback = Callable[[set[Partition]], Mapping[Partition, int]]
+
+
 class Consumer(Protocol):
     def poll(self, timeout_s: float, max_records: int | None = None) -> list[Record]:
         """Records from any assigned partition, in offset order within each partition; [] after the
         timeout. Returns as soon as some records are there."""
         ...
 
-    def subscribe(
-        self, topic: str, timeout_s: float = 30.0, on_revoke: Callable[[set[Partition]], None] | None = None
-    ) -> None:
+    def subscribe(self, topic: str, timeout_s: float = 30.0, on_revoke: RevokeCallback | None = None) -> None:
         """Join the group for `topic` once the cluster metadata knows the topic (else a fresh topic's
         partitions may go to nobody until the next metadata refresh). `on_revoke(partitions)` runs
-        inside `poll` before a rebalance takes partitions away: the last moment to commit them."""
+        inside `poll` before a rebalance takes partitions away and returns the offsets to commit; the
+        consumer commits them then, the last moment they count (the next owner starts there). It must
+        not call this consumer, and should return quickly: the rebalance waits for it."""
         ...
 
     def assign(self, partitions: Iterable[Partition]) -> None:

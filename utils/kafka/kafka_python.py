@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,6 +41,7 @@ from utils.kafka.interface import (
     Record,
     RecordTooLarge,
     RefusedDelivery,
+    RevokeCallback,
     TopicSpec,
     UnknownTopic,
 )
@@ -49,6 +49,8 @@ from utils.kafka.reading import wait_until_known
 from utils.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+# A rebalance waits for the commit made before it: bounded well below the group's rebalance timeout.
+REVOKE_COMMIT_TIMEOUT_MS = 5000
 T = TypeVar("T")
 
 # kafka-python class -> ours; the first match wins, so subclasses come before their bases.
@@ -227,31 +229,31 @@ class KafkaPythonProducer:
 
 
 class _RevokeListener(AsyncConsumerRebalanceListener):
-    """kafka-python 3 runs rebalance listeners on the consumer's IO thread, where a blocking call
-    (such as the commit the caller wants to make) is refused. So the caller's callback runs in a
-    worker thread while the listener yields to the IO loop, which serves that commit meanwhile."""
+    """kafka-python 3 runs rebalance listeners on the consumer's IO loop, where a blocking call such
+    as `commit()` is refused. An earlier version ran the callback in a worker thread and kept the
+    loop turning meanwhile; under load that left the consumer stuck after the rebalance (no more
+    fetches, then expelled from the group). So the callback only says what to commit, and this
+    awaits the coordinator's own commit, as kafka-python's auto-commit does at the same point."""
 
-    def __init__(self, on_revoke: Callable[[set[Partition]], None], consumer: KafkaConsumer) -> None:
+    def __init__(self, on_revoke: RevokeCallback, consumer: KafkaConsumer) -> None:
         self.on_revoke = on_revoke
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         partitions = {Partition(tp.topic, tp.partition) for tp in revoked}
-        failure: list[BaseException] = []
-
-        def call() -> None:
-            try:
-                self.on_revoke(partitions)
-            except BaseException as error:  # handed to the IO thread, which logs it
-                failure.append(error)
-
-        worker = threading.Thread(target=call, name="on-revoke", daemon=True)
-        worker.start()
-        net = self.consumer._coordinator._net  # the IO loop's own sleep keeps it serving meanwhile
-        while worker.is_alive():
-            await net.sleep(0.005)
-        if failure:
-            raise failure[0]
+        if not partitions:
+            return  # a first join: nothing owned, nothing to commit
+        offsets = self.on_revoke(partitions)
+        if not offsets:
+            return
+        coordinator = self.consumer._coordinator  # noqa: SLF001  (the async commit has no public name)
+        try:
+            await coordinator._commit_offsets_sync_async(  # noqa: SLF001
+                {_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()},
+                timeout_ms=REVOKE_COMMIT_TIMEOUT_MS,
+            )
+        except kerrors.KafkaError as error:
+            log.warning("commit before a rebalance failed, the next owner may read again error=%r", error)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         pass
@@ -282,12 +284,24 @@ class KafkaPythonConsumer:
     def poll(self, timeout_s: float, max_records: int | None = None) -> list[Record]:
         with _translated(self._client_id):
             polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+            self._finish_interrupted_join()
         self._check_topic_access()
         return [
             Record(record.topic, record.partition, record.offset, record.key, record.value)
             for records in polled.values()
             for record in records
         ]
+
+    def _finish_interrupted_join(self) -> None:
+        """kafka-python 3.0.12 can leave a group join unfinished: when the rejoin came from a metadata
+        change (not from the broker) and the poll's timeout ends while the join is still in flight,
+        the next poll no longer sees a rejoin as needed and never completes it. The consumer then
+        holds no partitions, sends no heartbeats and is expelled (seen with the pipelined loop's
+        short polls). Asking for the rejoin again lets the next poll finish it."""
+        coordinator = self._consumer._coordinator  # noqa: SLF001  (the join state has no public accessor)
+        if self._group_id is not None and coordinator.rejoining and not coordinator.need_rejoin():
+            log.info("group join left unfinished by a poll timeout, completing it group=%s", self._group_id)
+            coordinator.request_rejoin()
 
     def _check_topic_access(self) -> None:
         """kafka-python only logs a topic the broker will not describe to this principal, and its
@@ -298,9 +312,7 @@ class KafkaPythonConsumer:
             if denied & mine:
                 raise AuthorizationFailed(f"topic(s) {sorted(denied & mine)} not authorized for this principal")
 
-    def subscribe(
-        self, topic: str, timeout_s: float = 30.0, on_revoke: Callable[[set[Partition]], None] | None = None
-    ) -> None:
+    def subscribe(self, topic: str, timeout_s: float = 30.0, on_revoke: RevokeCallback | None = None) -> None:
         if self._group_id is None:
             raise InvalidUsage("subscribe() needs a group id")
         wait_until_known(self.partitions_for, topic, timeout_s)
