@@ -1,6 +1,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -9,7 +11,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from tests.conftest import BOOTSTRAP, require_broker
-from tests.integration.processes import ServiceProcess, run_script
+from tests.integration.processes import ROOT, ServiceProcess, run_script
 
 
 def pytest_collection_modifyitems(items):
@@ -37,10 +39,22 @@ def base_env(root: Path, prefix: str, bootstrap: str = BOOTSTRAP) -> dict[str, s
 
 @pytest.fixture(scope="session")
 def initialized(tmp_path_factory) -> Path:
-    """A folder with a model store and MLflow database holding the first version (a short search)."""
+    """A folder with a model store and MLflow database holding the first version (a short search),
+    and its compiled form, built once here so that every test's predictors load it from the cache
+    instead of each compiling it again beside the test."""
     root = tmp_path_factory.mktemp("initialized")
-    result = run_script("initialize.py", ["--max-evals", "2", "--threads", "2"], base_env(root, "unused-"))
+    env = base_env(root, "unused-")
+    result = run_script("initialize.py", ["--max-evals", "2", "--threads", "2"], env)
     assert result.returncode == 0, result.stderr[-3000:]
+    built = subprocess.run(
+        [sys.executable, "-m", "utils.compiled", "--model-store", str(root / "models"), "--version", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
     return root
 
 
