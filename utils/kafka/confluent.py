@@ -289,14 +289,10 @@ class ConfluentConsumer:
 
         def revoked(consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
             offsets = on_revoke({Partition(p.topic, p.partition) for p in partitions}) if on_revoke else {}
-            if offsets:
-                try:
-                    consumer.commit(
-                        offsets=[ck.TopicPartition(p.topic, p.partition, o) for p, o in offsets.items()],
-                        asynchronous=False,
-                    )
-                except ck.KafkaException as error:
-                    log.warning("commit before a rebalance failed, the next owner may read again error=%r", error)
+            try:
+                self.commit(offsets)  # librdkafka allows a synchronous commit inside its callback
+            except KafkaError as error:
+                log.warning("commit before a rebalance failed, the next owner may read again error=%r", error)
             self._forget(consumer, partitions)
 
         with _translated():

@@ -228,6 +228,10 @@ class KafkaPythonProducer:
                 log.warning("producer closed with unacknowledged records error=%r", error)
 
 
+def _offsets_and_metadata(offsets: Mapping[Partition, int]) -> dict[TopicPartition, OffsetAndMetadata]:
+    return {_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()}
+
+
 class _RevokeListener(AsyncConsumerRebalanceListener):
     """kafka-python 3 runs rebalance listeners on the consumer's IO loop, where a blocking call such
     as `commit()` is refused. An earlier version ran the callback in a worker thread and kept the
@@ -249,7 +253,7 @@ class _RevokeListener(AsyncConsumerRebalanceListener):
         coordinator = self.consumer._coordinator  # noqa: SLF001  (the async commit has no public name)
         try:
             await coordinator._commit_offsets_sync_async(  # noqa: SLF001
-                {_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()},
+                _offsets_and_metadata(offsets),
                 timeout_ms=REVOKE_COMMIT_TIMEOUT_MS,
             )
         except kerrors.KafkaError as error:
@@ -377,7 +381,7 @@ class KafkaPythonConsumer:
         if not offsets:
             return
         with _translated(self._client_id):
-            self._consumer.commit({_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()})
+            self._consumer.commit(_offsets_and_metadata(offsets))
 
     def close(self) -> None:
         if not self._closed:
