@@ -1,4 +1,5 @@
-"""Serve a model version that is in the store (an earlier one, usually): every predictor swaps to it."""
+"""Serve a model version that is in the store (an earlier one, usually): every predictor swaps to it.
+Without a version, during a rollout: reject the challenger, the champion serves on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from utils.settings import RollbackSettings, add_common_arguments, add_registry_
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("version", type=int, help="model version to serve (see models/ or MLflow)")
+    parser.add_argument(
+        "version", type=int, nargs="?", help="model version to serve (see models/ or MLflow); none: end the rollout"
+    )
     add_common_arguments(parser)
     add_registry_arguments(parser)
     return parser

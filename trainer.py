@@ -12,10 +12,12 @@ from utils.settings import (
     TrainerSettings,
     add_common_arguments,
     add_registry_arguments,
+    add_rollout_arguments,
     add_tuning_arguments,
     common_from_args,
     default,
     positive_int,
+    rollout_from_args,
     tuning_from_args,
 )
 
@@ -28,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(parser)
     add_tuning_arguments(parser, RETRAIN_TUNING)
     add_registry_arguments(parser)
+    add_rollout_arguments(parser)
     parser.add_argument("--group-id", default=d("group_id"), help="consumer group of the trainer")
     parser.add_argument(
         "--promotion-tolerance",
@@ -53,6 +56,7 @@ def parse_settings(argv: list[str]) -> TrainerSettings:
     return TrainerSettings(
         common=common_from_args(args),
         tuning=tuning_from_args(args),
+        rollout=rollout_from_args(args),
         group_id=args.group_id,
         promotion_tolerance=args.promotion_tolerance,
         max_observations=args.max_observations,

@@ -8,6 +8,7 @@ Nothing here mutates its input.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,8 @@ from predict.explain import summarise
 from utils.features import FEATURE_NAMES
 from utils.kafka.interface import Record
 from utils.messages import (
+    CHALLENGER,
+    CHAMPION,
     DeadLetter,
     Explanation,
     Observation,
@@ -53,6 +56,16 @@ class Scored:
     engine: str = "lightgbm"
     transform_s: float = 0.0
     predict_s: float = 0.0
+    matrix: np.ndarray | None = None  # the model's input, kept for explanations
+
+
+@dataclass(frozen=True)
+class Challenger:
+    """A version on trial: it scores every request beside the champion and, in a canary rollout,
+    answers `canary_fraction` of them (0 in a shadow rollout)."""
+
+    scorer: Scorer
+    canary_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,7 @@ class BatchOutcome:
     dead_letters: tuple[DeadLetter, ...] = ()
     observations: tuple[Observation, ...] = ()
     scored: Scored | None = None
+    shadow: Scored | None = None  # the challenger's scores of the same requests, during a rollout
     scoring_failure: str | None = field(default=None)
     validate_s: float = 0.0  # time spent reading and validating the records
 
@@ -95,59 +109,134 @@ def triage(records: Sequence[Record], max_bytes: int) -> Triage:
     return Triage(tuple(requests), tuple(errors), tuple(dead_letters))
 
 
-def score(
-    requests: Sequence[PredictionRequest], scorer: Scorer, explain_top: int
-) -> tuple[tuple[Prediction, ...], Scored | None]:
-    """One model call for all requests (and one contributions call for those asking why). Raises
-    whatever the model raises."""
-    if not requests:
-        return (), None
+def canary_share(request_id: str) -> float:
+    """A number in [0, 1) fixed by the request id alone (a hash, not Python's per-process hash()), so
+    every predictor, and every retry of a request, puts it on the same side of a canary split."""
+    digest = hashlib.blake2b(request_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def role_of(request_id: str, canary_fraction: float) -> str:
+    """Which model answers a request: the challenger for the `canary_fraction` share of ids."""
+    return CHALLENGER if canary_fraction > 0 and canary_share(request_id) < canary_fraction else CHAMPION
+
+
+def run_model(requests: Sequence[PredictionRequest], scorer: Scorer) -> Scored:
+    """One model call for all requests. Raises whatever the model raises."""
     started = time.perf_counter()
     matrix = scorer.transform([request.features for request in requests])
     transformed = time.perf_counter()
     probabilities = scorer.predict_matrix(matrix)
     predicted = time.perf_counter()
-    predictions = probabilities >= DECISION_THRESHOLD
-    explanations: list[Explanation | None] = [None] * len(requests)
-    asking = [index for index, request in enumerate(requests) if request.explain]
-    if asking:
-        for index, row in zip(asking, scorer.contributions(matrix[asking]), strict=True):
-            explanations[index] = summarise(row, FEATURE_NAMES, explain_top)
-    answers = tuple(
-        Prediction(request.request_id, int(prediction), float(probability), scorer.version, explanation)
-        for request, prediction, probability, explanation in zip(
-            requests, predictions, probabilities, explanations, strict=True
+    return Scored(
+        tuple(requests),
+        probabilities,
+        scorer.version,
+        scorer.engine,
+        transformed - started,
+        predicted - transformed,
+        matrix,
+    )
+
+
+def explanations_of(scored: Scored, scorer: Scorer, asking: Sequence[int], explain_top: int) -> dict[int, Explanation]:
+    """The explanations of the requests at indexes `asking`, by the model that scored them."""
+    if not asking:
+        return {}
+    assert scored.matrix is not None
+    rows = scorer.contributions(scored.matrix[list(asking)])
+    return {index: summarise(row, FEATURE_NAMES, explain_top) for index, row in zip(asking, rows, strict=True)}
+
+
+def score(
+    requests: Sequence[PredictionRequest], scorer: Scorer, explain_top: int, challenger: Challenger | None = None
+) -> tuple[tuple[Prediction, ...], Scored | None, Scored | None]:
+    """Answers from the champion (and from the challenger for its canary share), what the champion
+    scored, and what the challenger scored (every request, for the paired tally). Raises whatever the
+    champion raises; a failing challenger is left out of the batch."""
+    if not requests:
+        return (), None, None
+    by_role = {CHAMPION: (scorer, run_model(requests, scorer))}
+    if challenger is not None:
+        try:
+            by_role[CHALLENGER] = (challenger.scorer, run_model(requests, challenger.scorer))
+        except Exception as error:  # a challenger's bug must not cost the champion's answers
+            log.error("challenger failed, the champion answers version=%s error=%r", challenger.scorer.version, error)
+            challenger = None
+    fraction = challenger.canary_fraction if challenger is not None else 0.0
+    roles = [role_of(request.request_id, fraction) for request in requests] if fraction > 0 else None
+    explanations: dict[int, Explanation] = {}
+    for role, (model, scored) in by_role.items():
+        asking = [i for i, r in enumerate(requests) if r.explain and (roles[i] if roles else CHAMPION) == role]
+        explanations |= explanations_of(scored, model, asking, explain_top)
+    answers = []
+    for index, request in enumerate(requests):
+        role = roles[index] if roles else CHAMPION
+        model, scored = by_role[role]
+        probability = float(scored.probabilities[index])
+        answers.append(
+            Prediction(
+                request.request_id,
+                int(probability >= DECISION_THRESHOLD),
+                probability,
+                model.version,
+                explanations.get(index),
+                role,
+            )
         )
-    )
-    return answers, Scored(
-        tuple(requests), probabilities, scorer.version, scorer.engine, transformed - started, predicted - transformed
+    shadow = by_role[CHALLENGER][1] if challenger is not None else None
+    return tuple(answers), by_role[CHAMPION][1], shadow
+
+
+def observations_of(requests: Sequence[PredictionRequest], *scored: Scored | None) -> tuple[Observation, ...]:
+    """The labelled requests, with what each model that scored them said (the paired tally of a
+    rollout, when there are two)."""
+    models = [s for s in scored if s is not None]
+    return tuple(
+        Observation(
+            request.request_id,
+            request.features,
+            request.label,
+            {s.model_version: float(s.probabilities[i]) for s in models} if len(models) > 1 else None,
+        )
+        for i, request in enumerate(requests)
+        if request.label is not None
     )
 
 
-def decide(records: Sequence[Record], scorer: Scorer, max_bytes: int, explain_top: int) -> BatchOutcome:
+def decide(
+    records: Sequence[Record],
+    scorer: Scorer,
+    max_bytes: int,
+    explain_top: int,
+    challenger: Challenger | None = None,
+) -> BatchOutcome:
     """The outcome of one batch. A scoring failure answers each valid request with an
     `internal_error` instead of leaving it unanswered; its observations are still kept (they are
     valid training data whatever the model did)."""
     started = time.perf_counter()
     sorted_batch = triage(records, max_bytes)
     validate_s = time.perf_counter() - started
-    observations = tuple(
-        Observation(r.request_id, r.features, r.label) for r in sorted_batch.requests if r.label is not None
-    )
     try:
-        answers, scored = score(sorted_batch.requests, scorer, explain_top)
+        answers, scored, shadow = score(sorted_batch.requests, scorer, explain_top, challenger)
     except Exception as error:  # a model bug must not leave requests unanswered
         failure = f"scoring failed: {error!r}"
         failed = tuple(PredictionError(r.request_id, "internal_error", failure) for r in sorted_batch.requests)
         return BatchOutcome(
             errors=sorted_batch.errors + failed,
             dead_letters=sorted_batch.dead_letters,
-            observations=observations,
+            observations=observations_of(sorted_batch.requests),
             scoring_failure=failure,
             validate_s=validate_s,
         )
     return BatchOutcome(
-        answers, sorted_batch.errors, sorted_batch.dead_letters, observations, scored, validate_s=validate_s
+        answers,
+        sorted_batch.errors,
+        sorted_batch.dead_letters,
+        observations_of(sorted_batch.requests, scored, shadow),
+        scored,
+        shadow,
+        validate_s=validate_s,
     )
 
 

@@ -7,6 +7,9 @@ model stays.
 With a compiled form (`upgrade`, predict/compiled_form.py), a second thread turns the serving version
 into its compiled form once it is built and checked; that result is swapped in the same way, and
 only if the version it belongs to still serves.
+
+During a rollout the swapper also holds the challenger (loaded the same way, scored by LightGBM);
+when the rollout promotes it, it becomes the serving version in one assignment.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from predict.batch import Challenger
 from predict.compiled_form import CompiledFormRefused
+from utils.messages import CHALLENGER, CHAMPION, ChallengerStarted
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import Scorer, load_scorer
 from utils.shutdown import StopRequested
@@ -36,6 +41,7 @@ class LoadResult:
     scorer: Scorer | None = None
     error: str | None = None
     compile_refused: str | None = None
+    role: str = CHAMPION
 
 
 class ModelSwapper:
@@ -53,7 +59,9 @@ class ModelSwapper:
         self.upgrade = upgrade  # the compiled form of a scorer; raises CompiledFormRefused
         self._closing = threading.Event()
         self.current = initial
-        self._wanted: queue.Queue[int | None] = queue.Queue()
+        self.rollout: ChallengerStarted | None = None
+        self.challenger: Scorer | None = None  # loaded, for the rollout in progress
+        self._wanted: queue.Queue[tuple[int, str] | None] = queue.Queue()
         self._loaded: queue.Queue[LoadResult] = queue.Queue()
         self._to_compile: queue.Queue[Scorer | None] = queue.Queue()
         self._thread = threading.Thread(target=self._load_forever, name="model-loader", daemon=True)
@@ -65,8 +73,45 @@ class ModelSwapper:
             self._to_compile.put(initial)
 
     def request(self, version: int) -> None:
-        """Ask for `version` to be loaded; returns at once."""
-        self._wanted.put(version)
+        """Ask for `version` to be loaded and served; returns at once."""
+        self._wanted.put((version, CHAMPION))
+
+    def start_rollout(self, rollout: ChallengerStarted) -> None:
+        """Put `rollout.version` on trial beside the serving version once it is loaded."""
+        if self.rollout == rollout:
+            return  # announced again (a trainer restart): nothing changes
+        if rollout.version == self.current.version:
+            log.warning("challenger ignored: it is the serving version version=%s", rollout.version)
+            return
+        if self.challenger is None or self.challenger.version != rollout.version:
+            self.challenger = None
+            self._wanted.put((rollout.version, CHALLENGER))
+        self.rollout = rollout
+        log.info("rollout started challenger=%s mode=%s canary_fraction=%s", *_describe(rollout))
+
+    def end_rollout(self, version: int, promoted: bool) -> bool:
+        """The trial of `version` is over; if promoted it serves from now on (swapped at once when
+        loaded already). True if the serving version changed here."""
+        loaded = self.challenger if self.challenger is not None and self.challenger.version == version else None
+        if self.rollout is not None and self.rollout.version == version:
+            self.rollout, self.challenger = None, None
+            log.info("rollout ended challenger=%s promoted=%s", version, promoted)
+        if not promoted or version == self.current.version:
+            return False
+        if loaded is None:
+            self.request(version)
+            return False
+        previous, self.current = self.current.version, loaded
+        log.info("model swapped from_version=%s to_version=%s (challenger promoted)", previous, version)
+        if self.upgrade is not None:
+            self._to_compile.put(loaded)
+        return True
+
+    def serving_challenger(self) -> Challenger | None:
+        """What decide() needs of the rollout in progress, once its challenger is loaded."""
+        if self.rollout is None or self.challenger is None:
+            return None
+        return Challenger(self.challenger, self.rollout.canary_fraction)
 
     def poll_loaded(self) -> list[LoadResult]:
         """Results finished since the last call; successful ones are already swapped in."""
@@ -76,7 +121,11 @@ class ModelSwapper:
                 result = self._loaded.get_nowait()
             except queue.Empty:
                 return results
-            if result.scorer is not None and result.scorer.compiled is not None:
+            if result.role == CHALLENGER:
+                if result.scorer is not None and self.rollout is not None and self.rollout.version == result.version:
+                    self.challenger = result.scorer
+                    log.info("challenger loaded version=%s", result.version)
+            elif result.scorer is not None and result.scorer.compiled is not None:
                 if result.version != self.current.version:
                     continue  # a newer version serves already: its own compiled form will follow
                 self.current = result.scorer
@@ -101,25 +150,26 @@ class ModelSwapper:
 
     def _load_forever(self) -> None:
         lower_thread_priority()
-        while (version := self._wanted.get()) is not None:
-            if version == self.current.version:
+        while (wanted := self._wanted.get()) is not None:
+            version, role = wanted
+            if role == CHAMPION and version == self.current.version:
                 continue
             try:
                 if self.fetch is not None:
                     self._fetch_when_up(version)
                 scorer = load_scorer(self.store, version)
-                self._loaded.put(LoadResult(version, scorer=scorer))
-                log.info("model version loaded version=%s", version)
-                if self.upgrade is not None:
+                self._loaded.put(LoadResult(version, scorer=scorer, role=role))
+                log.info("model version loaded version=%s role=%s", version, role)
+                if self.upgrade is not None and role == CHAMPION:
                     self._to_compile.put(scorer)
             except ModelStoreError as error:
                 log.error("model version refused version=%s reason=%s", version, error)
-                self._loaded.put(LoadResult(version, error=str(error)))
+                self._loaded.put(LoadResult(version, error=str(error), role=role))
             except StopRequested:
                 return
             except Exception as error:  # never let the loader thread die
                 log.exception("model version failed to load version=%s", version)
-                self._loaded.put(LoadResult(version, error=repr(error)))
+                self._loaded.put(LoadResult(version, error=repr(error), role=role))
 
     def _compile_forever(self) -> None:
         assert self.upgrade is not None
@@ -140,6 +190,10 @@ class ModelSwapper:
             except Exception:  # never let the compiler thread die
                 log.exception("compiled form failed version=%s", scorer.version)
                 self._loaded.put(LoadResult(scorer.version, compile_refused="build_failed"))
+
+
+def _describe(rollout: ChallengerStarted) -> tuple[int, str, float]:
+    return rollout.version, rollout.mode, rollout.canary_fraction
 
 
 def lower_thread_priority(niceness: int = 10) -> None:

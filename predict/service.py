@@ -44,7 +44,18 @@ from utils.kafka.interface import (
 )
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
-from utils.messages import ModelRefused, RetrainRequest, control_from_dict, decode_object, encode, serving_version
+from utils.messages import (
+    CHALLENGER,
+    CHAMPION,
+    ChallengerStarted,
+    ModelRefused,
+    RetrainRequest,
+    RolloutDecided,
+    control_from_dict,
+    decode_object,
+    encode,
+    serving_version,
+)
 from utils.metrics import serve_metrics
 from utils.model_store import ModelStore, ModelStoreError
 from utils.schema import MessageError
@@ -104,6 +115,7 @@ class PredictorService:
             tracking_uri=self.settings.common.tracking_uri,
             upgrade=self._compiled_form(),
         )
+        self._join_rollout_in_progress()
         metrics.MODEL_VERSION.set(scorer.version)
         metrics.COMPILED_SCORING.set(0)
         serve_metrics(self.settings.metrics_port)
@@ -142,6 +154,22 @@ class PredictorService:
         # The fixed holdout (the second half of adult.test) is what a compiled form must reproduce.
         holdout = frame_to_records(split_test(load_test())[1])
         return CompiledForm(CompiledCache.in_store(self.store.root), holdout).of
+
+    def _join_rollout_in_progress(self) -> None:
+        """A predictor that starts during a rollout scores its challenger too (the store says which)."""
+        if self.source is not None:
+            return  # a registry cache: the next announcement brings the rollout
+        try:
+            record = self.store.challenger()
+            if record is not None:
+                self.swapper.start_rollout(ChallengerStarted.from_dict(record))
+        except (ModelStoreError, MessageError) as error:
+            log.error("rollout in the store not joined error=%s", error)
+        self._set_role_versions()
+
+    def _set_role_versions(self) -> None:
+        metrics.ROLE_VERSION.labels(role=CHAMPION).set(self.swapper.current.version)
+        metrics.ROLE_VERSION.labels(role=CHALLENGER).set(self.swapper.rollout.version if self.swapper.rollout else 0)
 
     def _load_current(self) -> Scorer | None:
         if self.source is not None:
@@ -201,7 +229,13 @@ class PredictorService:
     def handle_batch(self, records: list[Record]) -> None:
         """Decide and send every result of one batch; it commits later, once acknowledged (`_settle`)."""
         started = time.perf_counter()
-        outcome = decide(records, self.swapper.current, self.settings.max_message_bytes, self.settings.explain_top)
+        outcome = decide(
+            records,
+            self.swapper.current,
+            self.settings.max_message_bytes,
+            self.settings.explain_top,
+            self.swapper.serving_challenger(),
+        )
         self._record_outcome(outcome)
         sending = time.perf_counter()
         topics = self.topics
@@ -311,12 +345,15 @@ class PredictorService:
             self._send_control(ModelRefused(result.version, result.error, self.instance).to_dict())
         elif result.compile_refused is not None:
             metrics.COMPILED_REFUSED.labels(reason=result.compile_refused).inc()
+        elif result.role == CHALLENGER:
+            return  # on trial: it serves only if the rollout promotes it
         elif result.scorer is not None and result.scorer.compiled is not None:
             metrics.COMPILED_SCORING.set(1)
         else:
             metrics.MODEL_SWAPS.inc()
             metrics.MODEL_VERSION.set(result.version)
             metrics.COMPILED_SCORING.set(0)
+            self._set_role_versions()
 
     def _record_outcome(self, outcome: BatchOutcome) -> None:
         """Logs, metrics and live quality of a batch's outcome."""
@@ -330,6 +367,13 @@ class PredictorService:
             labels = [request.label for request in scored.requests]
             self.reporter.for_version(scored.model_version).add(scored.probabilities, labels)
             metrics.PREDICTIONS.labels(model_version=str(scored.model_version)).inc(len(scored.requests))
+            if outcome.shadow is None:
+                metrics.ANSWERS.labels(role=CHAMPION).inc(len(outcome.answers))
+            else:  # the challenger's live quality, on the same requests
+                self.reporter.for_version(outcome.shadow.model_version).add(outcome.shadow.probabilities, labels)
+                by_challenger = sum(answer.role == CHALLENGER for answer in outcome.answers)
+                metrics.ANSWERS.labels(role=CHALLENGER).inc(by_challenger)
+                metrics.ANSWERS.labels(role=CHAMPION).inc(len(outcome.answers) - by_challenger)
         for error in outcome.errors:
             log.info("request refused request_id=%s code=%s reason=%s", error.request_id, error.code, error.message)
             metrics.REQUEST_ERRORS.labels(code=error.code).inc()
@@ -365,6 +409,17 @@ class PredictorService:
                 message = control_from_dict(decode_object(record.value))
             except MessageError as error:
                 log.warning("unreadable control message offset=%s error=%s", record.offset, error)
+                continue
+            if isinstance(message, ChallengerStarted):
+                self.swapper.start_rollout(message)
+                self._set_role_versions()
+                continue
+            if isinstance(message, RolloutDecided):
+                if self.swapper.end_rollout(message.version, message.promoted):
+                    metrics.MODEL_SWAPS.inc()
+                    metrics.MODEL_VERSION.set(message.version)
+                    metrics.COMPILED_SCORING.set(0)
+                self._set_role_versions()
                 continue
             version = serving_version(message)
             if version is not None:

@@ -11,11 +11,14 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from train.tracking import point_champion_at
+from utils.messages import CANARY, SHADOW
 from utils.model_store import ModelStore
 
 log = logging.getLogger(__name__)
 
 Gate = Callable[[Mapping[str, float]], tuple[bool, str]]
+ROLLOUT_KEY = "rollout"  # in a version's metadata: the rollout it was trained under (mode, canary_fraction)
+DECISION_KEY = "rollout_decision"  # in a challenger's metadata once its trial is over (train/rollout.py)
 
 
 def holdout_decision(champion_auc: float, challenger_auc: float, tolerance: float) -> tuple[bool, str]:
@@ -33,10 +36,27 @@ def holdout_gate(champion_metrics: Mapping[str, float], tolerance: float) -> Gat
     return lambda metrics: holdout_decision(champion_auc, float(metrics["holdout_auc"]), tolerance)
 
 
+def on_trial(metadata: Mapping) -> bool:
+    """Trained under a shadow or canary rollout, and its trial not decided yet."""
+    mode = (metadata.get(ROLLOUT_KEY) or {}).get("mode")
+    return mode in (SHADOW, CANARY) and DECISION_KEY not in metadata
+
+
 def should_make_current(version: int, metadata: Mapping, history: Sequence[int]) -> bool:
-    """A version the gate promoted becomes current once: a version that was current before is not
-    made current again by the trainer, so an operator's rollback survives a trainer restart."""
-    return bool(metadata.get("promoted", True)) and version not in history
+    """A version the gate promoted becomes current once (at once in a direct rollout, after a trial
+    that promotes it otherwise): a version that was current before is not made current again by the
+    trainer, so an operator's rollback survives a trainer restart."""
+    if version in history:
+        return False
+    decision = metadata.get(DECISION_KEY)
+    if decision is not None:
+        return bool(decision["promoted"])
+    return bool(metadata.get("promoted", True)) and not on_trial(metadata)
+
+
+def should_start_trial(version: int, metadata: Mapping, history: Sequence[int]) -> bool:
+    """A version that passed the holdout gate under a shadow or canary rollout goes on trial (once)."""
+    return bool(metadata.get("promoted", True)) and version not in history and on_trial(metadata)
 
 
 def make_current(store: ModelStore, version: int, tracking_uri: str, registered_model: str) -> None:

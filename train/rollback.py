@@ -1,4 +1,5 @@
-"""Serve an earlier model version again: verify it, make it current, tell the predictors."""
+"""Serve an earlier model version again, or end a rollout keeping the champion: verify, make
+current, tell the predictors."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import socket
 import threading
 
 from train.promotion import make_current
-from train.tracking import record_rollback
+from train.rollout import Registry, announce, conclude
+from train.tracking import record_rollback, record_rollout_decision
 from utils.kafka.clients import create_producer
 from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import ProducerOptions
 from utils.kafka.topics import wait_for_broker
-from utils.messages import ModelRolledBack, encode
+from utils.messages import ChallengerStarted, ModelRolledBack, encode
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import load_scorer
 from utils.settings import RollbackSettings
@@ -22,29 +24,43 @@ log = logging.getLogger(__name__)
 
 
 def run(settings: RollbackSettings, stop: threading.Event) -> int:
-    """0 once the rollback is announced; 2 if the version cannot serve."""
+    """0 once the rollback is announced; 2 if the version cannot serve (or, without a version, if no
+    rollout is in progress)."""
     store = ModelStore(settings.common.model_store)
+    record = store.challenger()
+    rollout = ChallengerStarted.from_dict(record) if record is not None else None
+    previous = store.current_version()
+    version = settings.version if settings.version is not None else previous if rollout is not None else None
+    if version is None:
+        log.error("no rollout in progress: give the version to serve (versions in the store: %s)", store.versions())
+        return 2
     try:
-        load_scorer(store, settings.version)  # refuse a version that would not serve
+        load_scorer(store, version)  # refuse a version that would not serve
     except ModelStoreError as error:
         log.error("cannot roll back: %s (versions in the store: %s)", error, store.versions())
         return 2
-    previous = store.current_version()
     probe(settings.common.tracking_uri)  # CURRENT and the registry's champion must not disagree: exit 4 first
-    wait_for_broker(settings.common.kafka, settings.common.topics, stop, (settings.common.topics.model_events,))
-    make_current(store, settings.version, settings.common.tracking_uri, settings.registered_model)
+    topics = settings.common.topics
+    wait_for_broker(settings.common.kafka, topics, stop, (topics.model_events,))
     producer = create_producer(settings.common.kafka, ProducerOptions("rollback"))
     try:
-        message = ModelRolledBack(settings.version, previous, f"rollback-{socket.gethostname()}")
-        producer.send(settings.common.topics.model_events, encode(message.to_dict()))
-        flush_or_wait(producer, stop, "rollback announcement")
+        if rollout is not None:
+            reason = f"an operator rolled back to version {version}"
+            registry = Registry(settings.common.tracking_uri, settings.registered_model)
+            decided = conclude(store, rollout, False, "rollback", reason, None, registry)
+            announce(producer, topics, decided, stop)
+            run_id = store.metadata(rollout.version).get("mlflow_run_id", "")
+            record_rollout_decision(settings.common.tracking_uri, run_id, decided, {})
+        if settings.version is not None:
+            make_current(store, version, settings.common.tracking_uri, settings.registered_model)
+            message = ModelRolledBack(version, previous, f"rollback-{socket.gethostname()}")
+            producer.send(topics.model_events, encode(message.to_dict()))
+            flush_or_wait(producer, stop, "rollback announcement")
     finally:
         producer.close(timeout_s=10)
     try:
-        record_rollback(settings.common.tracking_uri, settings.experiment, previous, settings.version)
+        record_rollback(settings.common.tracking_uri, settings.experiment, previous, version)
     except Exception as error:  # MLflow is a record here; serving has moved already
         log.warning("rollback not recorded in MLflow error=%r", error)
-    log.info(
-        "rolled back from_version=%s to_version=%s; predictors swap on the announcement", previous, settings.version
-    )
+    log.info("rolled back from_version=%s to_version=%s; predictors swap on the announcement", previous, version)
     return 0

@@ -19,12 +19,22 @@ import time
 import pandas as pd
 
 from train.drift import PSI_WARNING, drifted, feature_drift, prediction_shift
+from train.judgement import WAIT, PairedFigures, judge
 from train.lineage import adult_data_input, observations_input
 from train.observations import observations_frame, read_observations
 from train.pipeline import train_version
-from train.promotion import holdout_gate, make_current, record_champion, should_make_current
+from train.promotion import (
+    DECISION_KEY,
+    ROLLOUT_KEY,
+    holdout_gate,
+    make_current,
+    record_champion,
+    should_make_current,
+    should_start_trial,
+)
 from train.requests import retrain_target
-from train.tracking import Tracker
+from train.rollout import PairedTally, Registry, announce, conclude, decision_metrics, observations_end, start_trial
+from train.tracking import Tracker, record_rollout_decision
 from utils import metrics
 from utils.compiled import start_build
 from utils.data import frame_to_records, load_test, load_train, split_test
@@ -42,7 +52,7 @@ from utils.kafka.interface import (
 )
 from utils.kafka.offsets import commit_offsets
 from utils.kafka.topics import wait_for_broker
-from utils.messages import TrainingCompleted, encode
+from utils.messages import ChallengerStarted, TrainingCompleted, encode
 from utils.metrics import serve_metrics
 from utils.model_store import ModelStore
 from utils.scoring import load_scorer
@@ -63,6 +73,8 @@ class TrainerService:
         self.store = ModelStore(settings.common.model_store)
         self.instance = f"trainer-{socket.gethostname()}-{os.getpid()}"
         self._build: subprocess.Popen | None = None  # a compiled form being built in the background
+        self._tally: PairedTally | None = None  # of the rollout in progress
+        self._next_judgement = 0.0
 
     def run(self) -> int:
         if self.store.current_version() is None:
@@ -101,6 +113,8 @@ class TrainerService:
             )
             self._serve()
         finally:
+            if self._tally is not None:
+                self._tally.close()
             self.consumer.close()
             self.producer.close(timeout_s=10)
             log.info("trainer stopped")
@@ -115,6 +129,9 @@ class TrainerService:
 
     def _serve_once(self) -> bool:
         """Handle one poll's requests; False once the service must stop."""
+        if time.monotonic() >= self._next_judgement:
+            self._judge_rollout()
+            self._next_judgement = time.monotonic() + self.settings.rollout.judge_interval_s
         records = self.consumer.poll(1.0)
         if not records:
             return True
@@ -172,6 +189,10 @@ class TrainerService:
             self.tracker,
             trigger="retrain",
             extra_metadata={
+                ROLLOUT_KEY: {
+                    "mode": self.settings.rollout.mode,
+                    "canary_fraction": self.settings.rollout.canary_fraction,
+                },
                 "observations_end_offset": end_offset,
                 "new_rows": len(new_rows),
                 "replaces_version": champion,
@@ -249,6 +270,84 @@ class TrainerService:
             serving,
             metadata["metrics"]["holdout_auc"],
         )
+        if should_start_trial(latest, metadata, self.store.promotion_history()):
+            self._start_trial(latest, metadata)
+
+    def _start_trial(self, version: int, metadata: dict) -> None:
+        """Put a version that passed the holdout gate on trial beside the champion."""
+        trained_under = metadata[ROLLOUT_KEY]
+        rollout = ChallengerStarted(
+            version,
+            self.store.require(self.store.current_version()),
+            trained_under["mode"],
+            float(trained_under.get("canary_fraction", 0.0)),
+            observations_end(self.settings.common.kafka, self.topics.observations, f"{self.instance}-tally"),
+        )
+        start_trial(self.store, rollout, self.producer, self.topics, self.stop)
+
+    def _judge_rollout(self) -> None:
+        """Read the rollout's paired tally and, once it is large enough, decide. A decision an
+        operator took meanwhile (promote.py, rollback.py) ends the tally here too."""
+        record = self.store.challenger()
+        if record is None:
+            if self._tally is not None:
+                self._tally.close()
+                self._tally = None
+                metrics.ROLLOUT_LABELLED.set(0)
+            return
+        rollout = ChallengerStarted.from_dict(record)
+        if DECISION_KEY in self.store.metadata(rollout.version):
+            self._conclude(rollout, promoted=False, decided_by="", reason="", figures=None)  # finish a decision
+            return
+        if self._tally is None or self._tally.rollout != rollout:
+            if self._tally is not None:
+                self._tally.close()
+            self._tally = PairedTally(
+                self.settings.common.kafka, self.topics.observations, rollout, f"{self.instance}-tally"
+            )
+        try:
+            self._tally.catch_up()
+        except KafkaError as error:
+            log.warning("rollout tally not read, trying again error=%r", error)
+            return
+        settings = self.settings.rollout
+        labels, champion, challenger = self._tally.arrays()
+        verdict = judge(labels, champion, challenger, settings.min_labelled, settings.margin)
+        metrics.ROLLOUT_LABELLED.set(len(labels))
+        if verdict.figures is not None:
+            figures = verdict.figures
+            metrics.ROLLOUT_LIVE_AUC.labels(role="champion").set(figures.champion["auc"])
+            metrics.ROLLOUT_LIVE_AUC.labels(role="challenger").set(figures.challenger["auc"])
+            for bound in ("estimate", "low", "high"):
+                metrics.ROLLOUT_AUC_DIFFERENCE.labels(bound=bound).set(getattr(figures.auc_difference, bound))
+        if verdict.decision == WAIT:
+            return
+        self._conclude(rollout, verdict.decision == "promote", "live judgement", verdict.reason, verdict.figures)
+
+    def _conclude(
+        self, rollout: ChallengerStarted, promoted: bool, decided_by: str, reason: str, figures: PairedFigures | None
+    ) -> None:
+        """Carry out a decision (or finish one a crash interrupted) and announce it."""
+        registry = Registry(self.settings.common.tracking_uri, self.settings.registered_model)
+        decided = call_when_up(
+            lambda: conclude(self.store, rollout, promoted, decided_by, reason, figures, registry),
+            self.settings.common.tracking_uri,
+            self.stop,
+        )
+        metrics.ROLLOUT_DECISIONS.labels(decision="promoted" if decided.promoted else "rejected").inc()
+        announce(self.producer, self.topics, decided, self.stop)
+        if decided.promoted:
+            self._compile(rollout.version)
+        run_id = self.store.metadata(rollout.version).get("mlflow_run_id", "")
+        record_rollout_decision(
+            self.settings.common.tracking_uri,
+            run_id,
+            decided,
+            decision_metrics(figures) if figures is not None else {},
+        )
+        if self._tally is not None:
+            self._tally.close()
+            self._tally = None
 
     def _compile(self, version: int) -> None:
         """Start building the version's compiled form, so predictors find it ready. One build at a

@@ -16,6 +16,7 @@ from train.tune import Trial
 
 if TYPE_CHECKING:
     from train.lineage import TrainingInput
+from utils.messages import RolloutDecided
 from utils.model_store import CHAMPION_ALIAS, MODEL_FILE, REGISTRY_ARTIFACT, ModelStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,27 @@ def record_rollback(tracking_uri: str, experiment: str, previous: int | None, ve
     tags = {"trigger": "rollback", "store_version": str(version), "replaces_version": str(previous)}
     with mlflow.start_run(run_name=f"rollback-to-v{version}", tags=tags):
         pass
+
+
+def record_rollout_decision(
+    tracking_uri: str, run_id: str, decided: RolloutDecided, figures: Mapping[str, float]
+) -> None:
+    """A trial's outcome on the challenger's training run: tags and the live figures. Best effort:
+    the store's metadata is the record that serving follows."""
+    if not run_id:
+        return
+    try:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient()
+        client.set_tag(run_id, "rollout_promoted", str(decided.promoted))
+        client.set_tag(run_id, "rollout_decided_by", decided.decided_by)
+        client.set_tag(run_id, "rollout_reason", decided.reason[:5000])
+        for name, value in figures.items():
+            client.log_metric(run_id, name, value)
+    except Exception as error:
+        log.warning("rollout decision not recorded in MLflow run_id=%s error=%r", run_id, error)
 
 
 def _alias_version(client: Any, registered_model: str) -> str | None:

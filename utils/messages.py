@@ -140,15 +140,20 @@ class Explanation:
         return cls(float(payload["raw_score"]), float(payload["bias"]), top, float(payload["other"]))
 
 
+CHAMPION = "champion"
+CHALLENGER = "challenger"  # a version on trial during a shadow or canary rollout
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """`predictions`: the answer to one request."""
+    """`predictions`: the answer to one request, and which model gave it in which role."""
 
     request_id: str
     prediction: int
     probability: float
     model_version: int
     explanation: Explanation | None = None  # only when the request asked for it
+    role: str = CHAMPION
 
     def to_dict(self) -> dict:
         # Spelled out: asdict() deep-copies and is several times slower, once per answer.
@@ -157,6 +162,7 @@ class Prediction:
             "prediction": self.prediction,
             "probability": self.probability,
             "model_version": self.model_version,
+            "role": self.role,
         }
         if self.explanation is not None:
             answer["explanation"] = self.explanation.to_dict()
@@ -187,6 +193,7 @@ def answer_from_dict(payload: Mapping[str, Any]) -> Prediction | PredictionError
             probability=float(payload["probability"]),
             model_version=int(payload["model_version"]),
             explanation=Explanation.from_dict(payload["explanation"]) if "explanation" in payload else None,
+            role=str(payload.get("role", CHAMPION)),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise MessageError("invalid_answer", f"not a prediction nor an error answer: {error!r}") from error
@@ -194,21 +201,29 @@ def answer_from_dict(payload: Mapping[str, Any]) -> Prediction | PredictionError
 
 @dataclass(frozen=True)
 class Observation:
-    """`observations`: a labelled, validated request kept for retraining (Kafka is the durable log)."""
+    """`observations`: a labelled, validated request kept for retraining (Kafka is the durable log).
+
+    During a rollout it also carries what the champion and the challenger said (`scores`: model
+    version -> probability): the paired live tally that judges the challenger is this log."""
 
     request_id: str
     features: dict[str, Any]
     label: int
+    scores: dict[int, float] | None = None
 
     def to_dict(self) -> dict:
-        return {"request_id": self.request_id, "features": self.features, "label": self.label}
+        payload: dict[str, Any] = {"request_id": self.request_id, "features": self.features, "label": self.label}
+        if self.scores:
+            payload["scores"] = {str(version): probability for version, probability in self.scores.items()}
+        return payload
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> Observation:
         try:
             features = validate_features(payload["features"])
             label = int(payload["label"])
-            return cls(read_request_id(payload), features, label)
+            scores = {int(v): float(p) for v, p in dict(payload["scores"]).items()} if "scores" in payload else None
+            return cls(read_request_id(payload), features, label, scores)
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MessageError):
                 raise
@@ -252,6 +267,11 @@ RETRAIN_REQUESTED = "retrain_requested"
 TRAINING_COMPLETED = "training_completed"
 MODEL_REFUSED = "model_refused"
 MODEL_ROLLED_BACK = "model_rolled_back"
+CHALLENGER_STARTED = "challenger_started"
+ROLLOUT_DECIDED = "rollout_decided"
+SHADOW = "shadow"  # the challenger scores every request beside the champion; the champion answers
+CANARY = "canary"  # as shadow, and the challenger answers a stable share of the requests
+DIRECT = "direct"  # no trial: a version that passes the holdout gate serves at once
 
 
 @dataclass(frozen=True)
@@ -307,7 +327,56 @@ class ModelRolledBack:
         return asdict(self)
 
 
-ControlMessage = RetrainRequest | TrainingCompleted | ModelRefused | ModelRolledBack
+@dataclass(frozen=True)
+class ChallengerStarted:
+    """A version on trial beside the champion (`mode` shadow or canary). The model store keeps the
+    same record in its CHALLENGER file, so a predictor that starts later joins the rollout."""
+
+    version: int
+    champion_version: int
+    mode: str
+    canary_fraction: float = 0.0  # share of requests the challenger answers (canary only)
+    observations_start: int = 0  # the paired tally reads the observations log from this offset
+    event: str = field(default=CHALLENGER_STARTED, init=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> ChallengerStarted:
+        try:
+            mode = str(payload["mode"])
+            fraction = float(payload.get("canary_fraction", 0.0))
+            if mode not in (SHADOW, CANARY) or not 0.0 <= fraction <= 1.0:
+                raise ValueError(f"mode {mode!r}, canary_fraction {fraction}")
+            return cls(
+                int(payload["version"]),
+                int(payload["champion_version"]),
+                mode,
+                fraction if mode == CANARY else 0.0,
+                int(payload.get("observations_start", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise MessageError("invalid_control", f"bad {CHALLENGER_STARTED} message: {error!r}") from error
+
+
+@dataclass(frozen=True)
+class RolloutDecided:
+    """The trial of `version` is over: promoted (predictors serve it) or not (they drop it)."""
+
+    version: int
+    promoted: bool
+    decided_by: str  # "live judgement", "operator", "superseded", "rollback"
+    reason: str = ""
+    event: str = field(default=ROLLOUT_DECIDED, init=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ControlMessage = (
+    RetrainRequest | TrainingCompleted | ModelRefused | ModelRolledBack | ChallengerStarted | RolloutDecided
+)
 
 
 def serving_version(message: ControlMessage) -> int | None:
@@ -315,6 +384,8 @@ def serving_version(message: ControlMessage) -> int | None:
     if isinstance(message, TrainingCompleted) and message.promoted:
         return message.version
     if isinstance(message, ModelRolledBack):
+        return message.version
+    if isinstance(message, RolloutDecided) and message.promoted:
         return message.version
     return None
 
@@ -338,6 +409,15 @@ def control_from_dict(payload: Mapping[str, Any]) -> ControlMessage:
                 int(payload["version"]),
                 None if previous is None else int(previous),
                 str(payload.get("requested_by", "")),
+            )
+        if event == CHALLENGER_STARTED:
+            return ChallengerStarted.from_dict(payload)
+        if event == ROLLOUT_DECIDED:
+            return RolloutDecided(
+                int(payload["version"]),
+                bool(payload["promoted"]),
+                str(payload.get("decided_by", "")),
+                str(payload.get("reason", "")),
             )
         if event == MODEL_REFUSED:
             return ModelRefused(int(payload["version"]), str(payload["reason"]), str(payload.get("refused_by", "")))

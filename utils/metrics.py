@@ -20,6 +20,8 @@ RETRAIN_REQUESTS = Counter("pipeline_retrain_requests", "Retrain requests publis
 MODEL_SWAPS = Counter("pipeline_model_swaps", "Model versions swapped in")
 MODELS_REFUSED = Counter("pipeline_models_refused", "Model versions refused by verification")
 MODEL_VERSION = Gauge("pipeline_model_version", "Model version now serving")
+ANSWERS = Counter("pipeline_answers", "Answers sent, by the role of the model that gave them", ["role"])
+ROLE_VERSION = Gauge("pipeline_role_version", "Model version in each role (challenger 0: no rollout)", ["role"])
 BATCH_SIZE = Histogram("pipeline_batch_size", "Records per micro-batch", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
 BATCH_SECONDS = Histogram(
     "pipeline_batch_seconds",
@@ -50,6 +52,14 @@ RETRAINS_REJECTED = Counter("pipeline_retrains_rejected", "Retrains whose model 
 RETRAIN_SECONDS = Histogram(
     "pipeline_retrain_seconds", "Duration of a retrain", buckets=(10, 30, 60, 120, 300, 600, 1800)
 )
+ROLLOUT_LABELLED = Gauge("pipeline_rollout_labelled", "Labelled requests in the rollout's paired tally")
+ROLLOUT_LIVE_AUC = Gauge("pipeline_rollout_live_auc", "AUC of each role on the paired tally", ["role"])
+ROLLOUT_AUC_DIFFERENCE = Gauge(
+    "pipeline_rollout_auc_difference",
+    "Challenger minus champion AUC on the paired tally: estimate and interval bounds (DeLong)",
+    ["bound"],
+)
+ROLLOUT_DECISIONS = Counter("pipeline_rollout_decisions", "Rollouts ended, by outcome", ["decision"])
 FEATURE_DRIFT = Gauge("pipeline_feature_drift_psi", "PSI of new observations vs the original data", ["feature"])
 
 

@@ -1,7 +1,8 @@
 """Numbered model versions on disk, published atomically.
 
-Layout: `<root>/<n>/{model.txt, preprocessor.json, metadata.json}` and `<root>/CURRENT` holding the
-number of the serving version. A version is written in a temporary folder and renamed into place,
+Layout: `<root>/<n>/{model.txt, preprocessor.json, metadata.json}`, `<root>/CURRENT` holding the
+number of the serving version and, during a rollout, `<root>/CHALLENGER` describing the version on
+trial. A version is written in a temporary folder and renamed into place,
 and CURRENT is replaced with os.replace, so no reader ever sees half of either. Everything is text
 (LightGBM's native model format and JSON): nothing is pickled.
 """
@@ -29,6 +30,7 @@ PREPROCESSOR_FILE = "preprocessor.json"
 METADATA_FILE = "metadata.json"
 POINTER_FILE = "CURRENT"
 HISTORY_FILE = "HISTORY"  # every version ever made current, one per line, oldest first
+CHALLENGER_FILE = "CHALLENGER"  # the version on trial during a shadow or canary rollout (JSON)
 VERSION_DIR = re.compile(r"^[1-9][0-9]*$")
 TEMP_PREFIX = ".incoming-"
 # How a store version appears in the MLflow registry: its folder is logged as this artifact of its
@@ -122,15 +124,37 @@ class ModelStore:
         if version not in self.versions():
             raise ModelStoreError(f"version {version} is not in {self.root}")
         with self._writer_lock():
-            pointer = self.root / POINTER_FILE
-            temporary = pointer.with_name(f"{POINTER_FILE}.{os.getpid()}.tmp")
-            temporary.write_text(f"{version}\n")
-            _fsync(temporary)
-            os.replace(temporary, pointer)
+            _replace_text(self.root / POINTER_FILE, f"{version}\n")
             with open(self.root / HISTORY_FILE, "a") as history:
                 history.write(f"{version} {datetime.now(UTC).isoformat(timespec='seconds')}\n")
             _fsync(self.root)
         log.info("current model version set version=%s", version)
+
+    def challenger(self) -> dict | None:
+        """The rollout in progress (a ChallengerStarted record), or None."""
+        try:
+            return json.loads((self.root / CHALLENGER_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as error:
+            raise ModelStoreError(f"{self.root / CHALLENGER_FILE} is not JSON ({error})") from error
+
+    def set_challenger(self, record: Mapping[str, Any] | None) -> None:
+        """Start (a record) or end (None) a rollout, atomically."""
+        with self._writer_lock():
+            path = self.root / CHALLENGER_FILE
+            if record is None:
+                path.unlink(missing_ok=True)
+            else:
+                _replace_text(path, json.dumps(record, sort_keys=True))
+            _fsync(self.root)
+        log.info("challenger %s", f"set version={record['version']}" if record else "cleared")
+
+    def update_metadata(self, version: int, updates: Mapping[str, Any]) -> None:
+        """Add to a published version's metadata (a rollout's decision); files and checksums stay."""
+        with self._writer_lock():
+            metadata = {**self.metadata(version), **updates}
+            _replace_text(self.path_of(version) / METADATA_FILE, json.dumps(metadata, indent=1, sort_keys=True))
 
     def metadata(self, version: int) -> dict:
         path = self.path_of(version) / METADATA_FILE
@@ -178,6 +202,14 @@ class ModelStore:
         if self.root.is_dir():
             for path in self.root.glob(TEMP_PREFIX + "*"):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never half of either."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    _fsync(temporary)
+    os.replace(temporary, path)
 
 
 def _fsync(path: Path) -> None:

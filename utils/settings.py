@@ -132,9 +132,21 @@ class PredictorSettings:
 
 
 @dataclass(frozen=True)
+class RolloutSettings:
+    """How a version that passes the holdout gate reaches traffic (README: "Rollouts")."""
+
+    mode: str = "direct"  # or "shadow", "canary" (utils/messages.py)
+    canary_fraction: float = 0.1  # share of requests the challenger answers in a canary rollout
+    min_labelled: int = 500  # paired labelled requests before the challenger is judged
+    margin: float = 0.005  # largest live-AUC loss, at 95% confidence, that still promotes
+    judge_interval_s: float = 2.0  # how often the trainer reads the tally
+
+
+@dataclass(frozen=True)
 class TrainerSettings:
     common: CommonSettings
     tuning: TuningSettings = RETRAIN_TUNING
+    rollout: RolloutSettings = RolloutSettings()
     group_id: str = "trainer"
     promotion_tolerance: float = 0.005
     max_observations: int = 1_000_000  # newest observations used per retrain (bounds memory)
@@ -159,9 +171,16 @@ class SampleAppSettings:
 @dataclass(frozen=True)
 class RollbackSettings:
     common: CommonSettings
-    version: int
+    version: int | None  # None: end the rollout in progress, the champion serves on
     experiment: str = DEFAULT_EXPERIMENT  # where the rollback is recorded as a run
     registered_model: str = DEFAULT_REGISTERED_MODEL
+
+
+@dataclass(frozen=True)
+class PromoteSettings:
+    common: CommonSettings
+    registered_model: str = DEFAULT_REGISTERED_MODEL
+    experiment: str = DEFAULT_EXPERIMENT
 
 
 @dataclass(frozen=True)
@@ -282,6 +301,49 @@ def add_registry_arguments(parser: argparse.ArgumentParser, experiment: bool = T
     if experiment:
         parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment")
     parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL, help="MLflow registered model")
+
+
+def add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = RolloutSettings()
+    group = parser.add_argument_group("Rollouts")
+    group.add_argument(
+        "--rollout",
+        default=defaults.mode,
+        choices=("direct", "shadow", "canary"),
+        help="direct: a version that passes the holdout gate serves at once; shadow: it is first scored "
+        "beside the champion and judged on live labels; canary: as shadow, and it answers a share of requests",
+    )
+    group.add_argument(
+        "--canary-fraction", type=fraction, default=defaults.canary_fraction, help="share answered by a canary"
+    )
+    group.add_argument(
+        "--shadow-min-labelled",
+        type=positive_int,
+        default=defaults.min_labelled,
+        help="paired labelled requests before a challenger is judged",
+    )
+    group.add_argument(
+        "--shadow-margin",
+        type=float,
+        default=defaults.margin,
+        help="largest live-AUC loss (95%% interval) that still promotes a challenger",
+    )
+
+
+def rollout_from_args(args: argparse.Namespace) -> RolloutSettings:
+    return RolloutSettings(
+        mode=args.rollout,
+        canary_fraction=args.canary_fraction,
+        min_labelled=args.shadow_min_labelled,
+        margin=args.shadow_margin,
+    )
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
 
 
 def positive_int(text: str) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("initialize", "predictor", "trainer", "sample_app", "rollback", "setup_acls")
+SCRIPTS = ("initialize", "predictor", "trainer", "sample_app", "rollback", "promote", "setup_acls")
 
 
 def flags_section() -> str:

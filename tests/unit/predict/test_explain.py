@@ -61,7 +61,7 @@ def test_a_request_without_explain_gets_the_plain_answer(small_model_files):
     scorer = scorer_from_files(1, small_model_files)
     row = frame_to_records(load_test().head(1))[0]
     [plain] = decide([request("p", row)], scorer, LIMIT, 5).answers
-    assert set(plain.to_dict()) == {"request_id", "prediction", "probability", "model_version"}
+    assert set(plain.to_dict()) == {"request_id", "prediction", "probability", "model_version", "role"}
     [explained] = decide([request("e", row, explain=True)], scorer, LIMIT, 5).answers
     assert explained.probability == plain.probability
 

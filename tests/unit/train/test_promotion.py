@@ -1,6 +1,6 @@
 import pytest
 
-from train.promotion import holdout_gate, should_make_current
+from train.promotion import holdout_gate, should_make_current, should_start_trial
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,25 @@ def test_champion_challenger_gate(champion, challenger, tolerance, promoted):
 )
 def test_a_version_is_made_current_once(version, metadata, history, expected):
     assert should_make_current(version, metadata, history) is expected
+
+
+SHADOWED = {"promoted": True, "rollout": {"mode": "shadow", "canary_fraction": 0.0}}
+CANARIED = {"promoted": True, "rollout": {"mode": "canary", "canary_fraction": 0.1}}
+
+
+@pytest.mark.parametrize(
+    "metadata, history, made_current, on_trial",
+    [
+        ({"promoted": True, "rollout": {"mode": "direct"}}, [1], True, False),
+        (SHADOWED, [1], False, True),
+        (CANARIED, [1], False, True),
+        ({**SHADOWED, "promoted": False}, [1], False, False),  # the holdout gate refused it: no trial
+        ({**SHADOWED, "rollout_decision": {"promoted": True}}, [1], True, False),
+        ({**CANARIED, "rollout_decision": {"promoted": False}}, [1], False, False),
+        ({**SHADOWED, "rollout_decision": {"promoted": True}}, [1, 2, 1], False, False),  # rolled back since
+        (SHADOWED, [1, 2], False, False),  # an operator promoted it by hand
+    ],
+)
+def test_a_version_trained_under_a_rollout_serves_only_after_its_trial(metadata, history, made_current, on_trial):
+    assert should_make_current(2, metadata, history) is made_current
+    assert should_start_trial(2, metadata, history) is on_trial

@@ -5,6 +5,7 @@ import math
 import pytest
 
 from utils.messages import (
+    ChallengerStarted,
     DeadLetter,
     ModelRefused,
     ModelRolledBack,
@@ -13,6 +14,7 @@ from utils.messages import (
     PredictionError,
     PredictionRequest,
     RetrainRequest,
+    RolloutDecided,
     TrainingCompleted,
     answer_from_dict,
     control_from_dict,
@@ -130,6 +132,7 @@ def test_request_round_trip():
     "answer",
     [
         Prediction("r1", 1, 0.75, 3),
+        Prediction("r3", 0, 0.25, 4, role="challenger"),
         PredictionError("r2", "invalid_type", "age must be a number"),
     ],
 )
@@ -145,6 +148,10 @@ def test_answer_round_trip(answer):
         ModelRefused(3, "checksum mismatch", "predictor-1"),
         ModelRolledBack(1, 2, "rollback-host"),
         ModelRolledBack(4),
+        ChallengerStarted(5, 4, "shadow", 0.0, 1200),
+        ChallengerStarted(5, 4, "canary", 0.1, 0),
+        RolloutDecided(5, True, "live judgement", "not worse"),
+        RolloutDecided(5, False, "rollback"),
     ],
 )
 def test_control_round_trip(message):
@@ -159,6 +166,9 @@ def test_control_round_trip(message):
         (ModelRolledBack(1, 2), 1),
         (RetrainRequest(50), None),
         (ModelRefused(3, "bad"), None),
+        (ChallengerStarted(5, 4, "shadow"), None),
+        (RolloutDecided(5, True, "operator"), 5),
+        (RolloutDecided(5, False, "live judgement"), None),
     ],
 )
 def test_which_control_messages_make_predictors_swap(message, version):
@@ -181,14 +191,25 @@ def test_request_id_of_a_record_too_large_to_parse(raw, request_id):
     assert peek_request_id(raw) == request_id
 
 
-@pytest.mark.parametrize("payload", [{"event": "nope"}, {"event": "retrain_requested"}, {}])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"event": "nope"},
+        {"event": "retrain_requested"},
+        {},
+        {"event": "challenger_started", "version": 5, "champion_version": 4, "mode": "direct"},
+        {"event": "challenger_started", "version": 5, "champion_version": 4, "mode": "canary", "canary_fraction": 2},
+        {"event": "rollout_decided", "version": 5},
+    ],
+)
 def test_control_rejects(payload):
     with pytest.raises(MessageError):
         control_from_dict(payload)
 
 
-def test_observation_round_trip():
-    observation = Observation("r1", PredictionRequest.from_dict(with_data()).features, 1)
+@pytest.mark.parametrize("scores", [None, {3: 0.25, 4: 0.75}])
+def test_observation_round_trip(scores):
+    observation = Observation("r1", PredictionRequest.from_dict(with_data()).features, 1, scores)
     assert Observation.from_dict(decode_object(encode(observation.to_dict()))) == observation
 
 

@@ -1,0 +1,70 @@
+"""Promote the challenger of the rollout in progress now, before its trial ends."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from train.judgement import PairedFigures, paired_figures
+from train.rollout import PairedTally, Registry, announce, conclude, decision_metrics
+from train.tracking import record_rollout_decision
+from utils.kafka.clients import create_producer
+from utils.kafka.interface import KafkaError, ProducerOptions
+from utils.kafka.topics import wait_for_broker
+from utils.messages import ChallengerStarted
+from utils.model_store import ModelStore, ModelStoreError
+from utils.scoring import load_scorer
+from utils.settings import PromoteSettings
+from utils.tracking import probe
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: PromoteSettings, stop: threading.Event) -> int:
+    """0 once the promotion is announced; 2 if no rollout is in progress or its challenger cannot serve."""
+    store = ModelStore(settings.common.model_store)
+    record = store.challenger()
+    if record is None:
+        log.error("no rollout in progress: nothing to promote (rollback.py serves any version)")
+        return 2
+    rollout = ChallengerStarted.from_dict(record)
+    try:
+        load_scorer(store, rollout.version)
+    except ModelStoreError as error:
+        log.error("the challenger cannot serve: %s", error)
+        return 2
+    probe(settings.common.tracking_uri)
+    topics = settings.common.topics
+    wait_for_broker(settings.common.kafka, topics, stop, (topics.model_events, topics.observations))
+    figures = tally_so_far(settings, rollout)
+    labelled = figures.labelled if figures is not None else 0
+    reason = f"an operator promoted it after {labelled} paired labelled requests"
+    registry = Registry(settings.common.tracking_uri, settings.registered_model)
+    decided = conclude(store, rollout, True, "operator", reason, figures, registry)
+    producer = create_producer(settings.common.kafka, ProducerOptions("promote"))
+    try:
+        announce(producer, topics, decided, stop)
+    finally:
+        producer.close(timeout_s=10)
+    run_id = store.metadata(rollout.version).get("mlflow_run_id", "")
+    metrics = decision_metrics(figures) if figures is not None else {}
+    record_rollout_decision(settings.common.tracking_uri, run_id, decided, metrics)
+    log.info("challenger promoted version=%s paired_labelled=%s", rollout.version, labelled)
+    return 0
+
+
+def tally_so_far(settings: PromoteSettings, rollout: ChallengerStarted) -> PairedFigures | None:
+    """The live figures at the time of the decision, for the record (None if they cannot be had)."""
+    try:
+        tally = PairedTally(settings.common.kafka, settings.common.topics.observations, rollout, "promote-tally")
+        try:
+            tally.catch_up()
+            labels, champion, challenger = tally.arrays()
+        finally:
+            tally.close()
+    except KafkaError as error:
+        log.warning("live figures not read, promoting without them error=%r", error)
+        return None
+    if len(labels) < 2 or labels.min() == labels.max():
+        return None
+    return paired_figures(labels, champion, challenger, confidence=0.95)
