@@ -15,4 +15,4 @@ stop_broker() { if [[ $started_broker == 1 ]]; then bash scripts/kafka.sh stop; 
 trap stop_broker EXIT
 
 make --no-print-directory lint
-.venv/bin/python -m pytest tests "$@"
+.venv/bin/python -m pytest tests --durations=40 "$@"
