@@ -83,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-interval", type=float, default=d("report_interval_s"), help="seconds between live reports"
     )
     parser.add_argument(
+        "--processing-guarantee",
+        choices=("at-least-once", "exactly-once"),
+        default=d("processing_guarantee"),
+        help="exactly-once: each batch's answers, dead letters, observations, retrain requests and "
+        "consumer offsets are one Kafka transaction",
+    )
+    parser.add_argument(
+        "--instance-slot",
+        type=int,
+        default=d("instance_slot"),
+        help="exactly-once: this predictor's slot (0, 1, ...); its transactional id is <group>-<slot>, so "
+        "a restarted instance fences the zombie of the one before it",
+    )
+    parser.add_argument(
         "--model-source",
         choices=("local", "mlflow"),
         default=d("model_source"),
@@ -111,6 +125,8 @@ def parse_settings(argv: list[str]) -> PredictorSettings:
         experiment=args.experiment,
         model_source=args.model_source,
         registered_model=args.registered_model,
+        processing_guarantee=args.processing_guarantee,
+        instance_slot=args.instance_slot,
     )
 
 

@@ -68,7 +68,7 @@ def run_load(
     sent_at = np.full(count, np.nan)
     received_at = np.full(count, np.nan)
     result = LoadResult(0, sent_at, received_at)
-    consumer = create_consumer(kafka, ConsumerOptions("loadgen", fetch_max_wait_ms=10))
+    consumer = create_consumer(kafka, ConsumerOptions("loadgen", fetch_max_wait_ms=10, read_committed=True))
     assign_from_end(consumer, topics.predictions)
     done = threading.Event()
     receiver = threading.Thread(target=_receive, args=(consumer, result, done), daemon=True)

@@ -60,6 +60,15 @@ COMMANDS = {
     "echo-confluent": ["-m", "benchmarks.echo", "--kafka-client", "confluent"],
     "predictor-lightgbm": ["predictor.py", "--scorer", "lightgbm"],
     "predictor-lightgbm-confluent": ["predictor.py", "--scorer", "lightgbm", "--kafka-client", "confluent"],
+    # One Kafka transaction per batch (answers, observations, offsets): what exactly-once costs.
+    "predictor-eos": ["predictor.py", "--processing-guarantee", "exactly-once"],
+    "predictor-eos-confluent": [
+        "predictor.py",
+        "--processing-guarantee",
+        "exactly-once",
+        "--kafka-client",
+        "confluent",
+    ],
 }
 DEFAULT_MODES = "predictor,echo,predictor-confluent,echo-confluent,predictor-lightgbm,original"
 STAGES = ("poll", "validate", "transform", "predict", "send", "ack_wait", "commit")

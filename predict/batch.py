@@ -246,3 +246,17 @@ def retrain_ends(observation_offsets: Iterable[int], every: int) -> list[int]:
     The count is global, so N predictors do not retrain N times; each end offset belongs to exactly
     one observation, so exactly one predictor asks for it."""
     return sorted(offset + 1 for offset in observation_offsets if (offset + 1) % every == 0)
+
+
+def retrain_ends_in_transaction(observation_offsets: Sequence[int], every: int) -> list[int]:
+    """The retrain requests due for the observations one committed transaction wrote (exactly-once
+    mode). Each transaction's commit marker takes an offset in the observations log, usually the one
+    after its last record, so a multiple of `every` may fall on a marker: a transaction answers for
+    every multiple among its own offsets and the one after them. Each request's end offset is the
+    offset after the transaction's last observation (a real record, so a reader can stop there). A
+    multiple that falls between two predictors' concurrent transactions is left to the next one."""
+    if not observation_offsets:
+        return []
+    first, last = min(observation_offsets), max(observation_offsets)
+    crossed = [m for m in range(first + 1, last + 3) if m % every == 0]
+    return [last + 1] if crossed else []

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from predict.batch import BatchOutcome, decide, retrain_ends
+from predict.batch import BatchOutcome, decide, retrain_ends, retrain_ends_in_transaction
 from predict.compiled_form import CompiledForm
 from predict.hot_swap import LoadResult, ModelSwapper
 from predict.in_flight import InFlight, SentBatch, offsets_to_commit
@@ -26,8 +26,9 @@ from predict.model_source import MlflowModelSource
 from predict.reporting import ServingReporter
 from utils import metrics
 from utils.compiled import CompiledCache
+from utils.control import recent_control_messages
 from utils.data import frame_to_records, load_test, split_test
-from utils.kafka.clients import create_consumer, create_producer
+from utils.kafka.clients import create_consumer, create_producer, create_transactional_producer
 from utils.kafka.health import BrokerHealth, flush_or_wait
 from utils.kafka.interface import (
     CommitFailed,
@@ -41,7 +42,10 @@ from utils.kafka.interface import (
     Producer,
     ProducerOptions,
     Record,
+    TransactionAborted,
+    TransactionalProducer,
 )
+from utils.kafka.offsets import commit_offsets, replay_offsets
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
 from utils.messages import (
@@ -54,6 +58,7 @@ from utils.messages import (
     control_from_dict,
     decode_object,
     encode,
+    rollout_in_progress,
     serving_version,
 )
 from utils.metrics import serve_metrics
@@ -102,12 +107,25 @@ class PredictorService:
         if scorer is None:
             return 2
         wait_for_broker(kafka, self.topics, self.stop)
-        self.producer: Producer = create_producer(kafka, ProducerOptions(self.instance))
+        transactional_id = self.settings.transactional_id
+        # Exactly-once: the same producer, seen through its transactional interface.
+        self.transactional: TransactionalProducer | None = None
+        if transactional_id is not None:
+            options = ProducerOptions(self.instance, transactional_id=transactional_id)
+            self.transactional = create_transactional_producer(kafka, options)
+        self.producer: Producer = self.transactional or create_producer(kafka, ProducerOptions(self.instance))
         self.consumer: Consumer = create_consumer(
             kafka,
-            ConsumerOptions(self.instance, self.settings.group_id, max_poll_records=self.settings.max_batch),
+            ConsumerOptions(
+                self.instance,
+                self.settings.group_id,
+                max_poll_records=self.settings.max_batch,
+                read_committed=transactional_id is not None,
+            ),
         )
-        self.control: Consumer = create_consumer(kafka, ConsumerOptions(f"{self.instance}-control"))
+        self.control: Consumer = create_consumer(
+            kafka, ConsumerOptions(f"{self.instance}-control", read_committed=True)
+        )
         self.swapper = ModelSwapper(
             self.store,
             scorer,
@@ -129,13 +147,16 @@ class PredictorService:
         self.reporter.start()
         try:
             assign_from_end(self.control, self.topics.model_events)
-            self.consumer.subscribe(self.topics.app_messages, on_revoke=self._before_revocation)
+            # In a transaction per batch nothing is left to commit when partitions are revoked.
+            on_revoke = None if transactional_id else self._before_revocation
+            self.consumer.subscribe(self.topics.app_messages, on_revoke=on_revoke)
             log.info(
-                "predictor ready model_version=%s topic=%s group=%s retrain_every=%s",
+                "predictor ready model_version=%s topic=%s group=%s retrain_every=%s guarantee=%s",
                 scorer.version,
                 self.topics.app_messages,
                 self.settings.group_id,
                 self.settings.retrain_every,
+                self.settings.processing_guarantee,
             )
             self._serve()
             self._drain()
@@ -156,15 +177,21 @@ class PredictorService:
         return CompiledForm(CompiledCache.in_store(self.store.root), holdout).of
 
     def _join_rollout_in_progress(self) -> None:
-        """A predictor that starts during a rollout scores its challenger too (the store says which)."""
-        if self.source is not None:
-            return  # a registry cache: the next announcement brings the rollout
+        """A predictor that starts during a rollout scores its challenger too: the store says which,
+        or, for a registry cache (--model-source mlflow), the latest control messages."""
         try:
-            record = self.store.challenger()
-            if record is not None:
-                self.swapper.start_rollout(ChallengerStarted.from_dict(record))
-        except (ModelStoreError, MessageError) as error:
-            log.error("rollout in the store not joined error=%s", error)
+            if self.source is None:
+                record = self.store.challenger()
+                rollout = ChallengerStarted.from_dict(record) if record is not None else None
+            else:
+                history = recent_control_messages(
+                    self.settings.common.kafka, self.topics.model_events, f"{self.instance}-history"
+                )
+                rollout = rollout_in_progress(history)
+            if rollout is not None:
+                self.swapper.start_rollout(rollout)
+        except (ModelStoreError, MessageError, KafkaError) as error:
+            log.error("rollout in progress not joined error=%r", error)
         self._set_role_versions()
 
     def _set_role_versions(self) -> None:
@@ -207,6 +234,9 @@ class PredictorService:
         if time.monotonic() >= self._next_control_poll:
             self._read_control_messages()
             self._next_control_poll = time.monotonic() + CONTROL_POLL_INTERVAL_S
+        if self.transactional is not None:
+            self._serve_once_in_transactions(self.transactional)
+            return
         try:
             self._settle()
             if self.in_flight.full():
@@ -226,9 +256,57 @@ class PredictorService:
             self._rewind(replay)
             self.stop.wait(RETRY_BACKOFF_S)
 
-    def handle_batch(self, records: list[Record]) -> None:
-        """Decide and send every result of one batch; it commits later, once acknowledged (`_settle`)."""
+    def _serve_once_in_transactions(self, producer: TransactionalProducer) -> None:
+        """Exactly-once: poll one batch and handle it in one transaction. A transaction that cannot
+        commit is aborted and its batch read again; a fenced producer stops the service."""
+        records: list[Record] = []
+        try:
+            started = time.perf_counter()
+            records = self.consumer.poll(self.settings.poll_timeout_ms / 1000)
+            metrics.STAGE_SECONDS.labels(stage="poll").inc(time.perf_counter() - started)
+            if records:
+                self.handle_batch_in_transaction(producer, records)
+        except KafkaError as error:
+            if isinstance(error, FatalKafkaError):
+                raise
+            log.warning("transaction not committed, reading its batch again records=%s error=%r", len(records), error)
+            metrics.TRANSACTIONS.labels(outcome="aborted").inc()
+            if not isinstance(error, TransactionAborted):
+                try:
+                    producer.abort_transaction()
+                except KafkaError as abort_error:
+                    log.debug("abort after a failure error=%r", abort_error)
+            self._rewind(replay_offsets(records))
+            self.stop.wait(RETRY_BACKOFF_S)
+
+    def handle_batch_in_transaction(self, producer: TransactionalProducer, records: list[Record]) -> None:
+        """Answers, dead letters, observations, retrain requests and the batch's consumer offsets,
+        committed together: a reader of committed records sees all of them once, or none."""
         started = time.perf_counter()
+        outcome = self._decide(records)
+        sending = time.perf_counter()
+        producer.begin_transaction()
+        topics = self.topics
+        _, observations = self._send_outcome(outcome)
+        if observations:
+            producer.flush(timeout_s=DRAIN_TIMEOUT_S)  # their offsets decide the retrain requests
+            stored_at = [delivery.result(timeout_s=0).offset for delivery in observations]
+            for end in retrain_ends_in_transaction(stored_at, self.settings.retrain_every):
+                log.info("retrain requested observations_end_offset=%s", end)
+                metrics.RETRAIN_REQUESTS.inc()
+                self._send(topics.retrain, RetrainRequest(end, self.instance).to_dict(), None)
+        sent = time.perf_counter()
+        producer.commit_transaction(commit_offsets(records), self.consumer)
+        committed = time.perf_counter()
+        metrics.TRANSACTIONS.labels(outcome="committed").inc()
+        metrics.STAGE_SECONDS.labels(stage="send").inc(sent - sending)
+        metrics.STAGE_SECONDS.labels(stage="commit").inc(committed - sent)
+        metrics.REQUESTS.inc(len(records))
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SECONDS.observe(committed - started)
+
+    def _decide(self, records: list[Record]) -> BatchOutcome:
+        """The batch's outcome from the serving model (and the challenger of a rollout), recorded."""
         outcome = decide(
             records,
             self.swapper.current,
@@ -237,12 +315,23 @@ class PredictorService:
             self.swapper.serving_challenger(),
         )
         self._record_outcome(outcome)
-        sending = time.perf_counter()
+        return outcome
+
+    def _send_outcome(self, outcome: BatchOutcome) -> tuple[list[Delivery], list[Delivery]]:
+        """Send answers, error answers and dead letters (first list) and observations (second)."""
         topics = self.topics
         results = [self._send(topics.predictions, answer.to_dict(), answer.request_id) for answer in outcome.answers]
         results += [self._send(topics.predictions, error.to_dict(), error.request_id) for error in outcome.errors]
         results += [self._send(topics.dead_letter, dead.to_dict(), None) for dead in outcome.dead_letters]
         observations = [self._send(topics.observations, o.to_dict(), o.request_id) for o in outcome.observations]
+        return results, observations
+
+    def handle_batch(self, records: list[Record]) -> None:
+        """Decide and send every result of one batch; it commits later, once acknowledged (`_settle`)."""
+        started = time.perf_counter()
+        outcome = self._decide(records)
+        sending = time.perf_counter()
+        results, observations = self._send_outcome(outcome)
         self.in_flight.add(SentBatch(records, results, observations))
         sent = time.perf_counter()
         metrics.STAGE_SECONDS.labels(stage="send").inc(sent - sending)
@@ -430,6 +519,12 @@ class PredictorService:
         return self.producer.send(topic, encode(payload), key.encode("utf-8") if key else None)
 
     def _send_control(self, payload: dict) -> None:
+        """A message of the predictor's own (not caused by a batch), sent between batches."""
+        if self.transactional is not None:  # every send belongs to a transaction
+            self.transactional.begin_transaction()
+            self._send(self.topics.retrain, payload, None)
+            self.transactional.commit_transaction({}, self.consumer)
+            return
         self._send(self.topics.retrain, payload, None)
         flush_or_wait(self.producer, self.stop, "control message")
 

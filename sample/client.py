@@ -104,7 +104,7 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
     labels = stream["label"].tolist()
     wait_for_broker(common.kafka, common.topics, stop, (common.topics.app_messages, common.topics.predictions))
     producer = create_producer(common.kafka, ProducerOptions("sample-app"))
-    consumer = create_consumer(common.kafka, ConsumerOptions("sample-app"))
+    consumer = create_consumer(common.kafka, ConsumerOptions("sample-app", read_committed=True))
     tally = Tally()
     try:
         assign_from_end(consumer, common.topics.predictions)

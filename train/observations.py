@@ -22,7 +22,9 @@ READ_BATCH = 5000
 def read_observations(kafka: KafkaSettings, topic: str, end_offset: int, max_count: int) -> list[Observation]:
     """The last `max_count` valid observations before `end_offset`, once per request id (a replayed
     batch may have written one twice). Raises a KafkaError if the log cannot be read that far."""
-    consumer = create_consumer(kafka, ConsumerOptions("trainer-observations", max_poll_records=READ_BATCH))
+    consumer = create_consumer(
+        kafka, ConsumerOptions("trainer-observations", max_poll_records=READ_BATCH, read_committed=True)
+    )
     partition = Partition(topic, 0)
     by_request: dict[str, Observation] = {}
     try:

@@ -22,7 +22,7 @@ from train.promotion import DECISION_KEY, make_current
 from utils.kafka.clients import create_consumer
 from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import Consumer, ConsumerOptions, Partition, Producer
-from utils.kafka.reading import read_range
+from utils.kafka.reading import read_available
 from utils.messages import ChallengerStarted, Observation, RolloutDecided, decode_object, encode
 from utils.model_store import ModelStore
 from utils.schema import MessageError
@@ -50,13 +50,14 @@ class PairedTally:
         self.partition = Partition(topic, 0)
         self.next_offset = rollout.observations_start
         self._pairs: dict[str, tuple[int, float, float]] = {}
-        self._consumer: Consumer = create_consumer(kafka, ConsumerOptions(client_id, max_poll_records=READ_BATCH))
+        self._consumer: Consumer = create_consumer(
+            kafka, ConsumerOptions(client_id, max_poll_records=READ_BATCH, read_committed=True)
+        )
 
     def catch_up(self) -> int:
-        """Read what predictors have written since the last call; the number of paired requests."""
-        end = self._consumer.end_offsets([self.partition])[self.partition]
+        """Read what predictors have committed since the last call; the number of paired requests."""
         champion, challenger = self.rollout.champion_version, self.rollout.version
-        for record in read_range(self._consumer, self.partition, self.next_offset, end, READ_TIMEOUT_S, READ_BATCH):
+        for record in read_available(self._consumer, self.partition, self.next_offset, READ_TIMEOUT_S, READ_BATCH):
             self.next_offset = record.offset + 1
             try:
                 observation = Observation.from_dict(decode_object(record.value))

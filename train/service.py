@@ -37,6 +37,7 @@ from train.rollout import PairedTally, Registry, announce, conclude, decision_me
 from train.tracking import Tracker, record_rollout_decision
 from utils import metrics
 from utils.compiled import start_build
+from utils.control import recent_control_messages
 from utils.data import frame_to_records, load_test, load_train, split_test
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.health import BrokerHealth, flush_or_wait
@@ -52,7 +53,7 @@ from utils.kafka.interface import (
 )
 from utils.kafka.offsets import commit_offsets
 from utils.kafka.topics import wait_for_broker
-from utils.messages import ChallengerStarted, TrainingCompleted, encode
+from utils.messages import ChallengerStarted, TrainingCompleted, already_announced, encode
 from utils.metrics import serve_metrics
 from utils.model_store import ModelStore
 from utils.scoring import load_scorer
@@ -97,7 +98,11 @@ class TrainerService:
         self.consumer: Consumer = create_consumer(
             kafka,
             ConsumerOptions(
-                self.instance, self.settings.group_id, max_poll_records=100, max_poll_interval_ms=3_600_000
+                self.instance,
+                self.settings.group_id,
+                max_poll_records=100,
+                max_poll_interval_ms=3_600_000,
+                read_committed=True,  # retrain requests of exactly-once predictors count once committed
             ),
         )
         try:
@@ -262,14 +267,20 @@ class TrainerService:
         message = TrainingCompleted(
             latest, serving, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
         )
-        self.producer.send(self.topics.model_events, encode(message.to_dict()))
-        flush_or_wait(self.producer, self.stop, "training completed")
-        log.info(
-            "training completed announced version=%s promoted=%s holdout_auc=%.4f",
-            latest,
-            serving,
-            metadata["metrics"]["holdout_auc"],
+        history = recent_control_messages(
+            self.settings.common.kafka, self.topics.model_events, f"{self.instance}-history"
         )
+        if already_announced(history, latest, serving):
+            log.info("training completed already announced version=%s promoted=%s", latest, serving)
+        else:
+            self.producer.send(self.topics.model_events, encode(message.to_dict()))
+            flush_or_wait(self.producer, self.stop, "training completed")
+            log.info(
+                "training completed announced version=%s promoted=%s holdout_auc=%.4f",
+                latest,
+                serving,
+                metadata["metrics"]["holdout_auc"],
+            )
         if should_start_trial(latest, metadata, self.store.promotion_history()):
             self._start_trial(latest, metadata)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -388,6 +388,39 @@ def serving_version(message: ControlMessage) -> int | None:
     if isinstance(message, RolloutDecided) and message.promoted:
         return message.version
     return None
+
+
+def controls_of(values: Iterable[bytes | None]) -> list[ControlMessage]:
+    """The readable control messages among these record values, in order; the others are skipped
+    (the live readers log them)."""
+    messages: list[ControlMessage] = []
+    for value in values:
+        try:
+            messages.append(control_from_dict(decode_object(value)))
+        except MessageError:
+            continue
+    return messages
+
+
+def already_announced(messages: Iterable[ControlMessage], version: int, serving: bool) -> bool:
+    """True if the last `training_completed` of `version` among these messages says `serving`: a
+    trainer restarted after announcing it must not announce it again."""
+    last = None
+    for message in messages:
+        if isinstance(message, TrainingCompleted) and message.version == version:
+            last = message.promoted
+    return last is serving
+
+
+def rollout_in_progress(messages: Iterable[ControlMessage]) -> ChallengerStarted | None:
+    """The rollout still going on at the end of these control messages (in topic order), or None."""
+    rollout: ChallengerStarted | None = None
+    for message in messages:
+        if isinstance(message, ChallengerStarted):
+            rollout = message
+        elif isinstance(message, RolloutDecided) and rollout is not None and message.version == rollout.version:
+            rollout = None
+    return rollout
 
 
 def control_from_dict(payload: Mapping[str, Any]) -> ControlMessage:

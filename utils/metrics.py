@@ -20,6 +20,7 @@ RETRAIN_REQUESTS = Counter("pipeline_retrain_requests", "Retrain requests publis
 MODEL_SWAPS = Counter("pipeline_model_swaps", "Model versions swapped in")
 MODELS_REFUSED = Counter("pipeline_models_refused", "Model versions refused by verification")
 MODEL_VERSION = Gauge("pipeline_model_version", "Model version now serving")
+TRANSACTIONS = Counter("pipeline_transactions", "Exactly-once batches, by outcome: committed or aborted", ["outcome"])
 ANSWERS = Counter("pipeline_answers", "Answers sent, by the role of the model that gave them", ["role"])
 ROLE_VERSION = Gauge("pipeline_role_version", "Model version in each role (challenger 0: no rollout)", ["role"])
 BATCH_SIZE = Histogram("pipeline_batch_size", "Records per micro-batch", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from utils.data import DataIntegrityError
-from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed
+from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed, ProducerFenced
 from utils.logs import configure_logging
 from utils.settings import CommonSettings
 from utils.shutdown import StopRequested, stop_on_signals
@@ -42,6 +42,9 @@ def run_service(name: str, run: Callable[[Settings, threading.Event], int], sett
     except AuthorizationFailed as error:
         log.error("access denied, stopping: %s", error)
         return EXIT_ACCESS_DENIED
+    except ProducerFenced as error:
+        log.error("another instance took over this transactional id (--instance-slot), stopping: %s", error)
+        return EXIT_CONFIGURATION
     except DataIntegrityError as error:
         log.error("data check failed: %s", error)
         return EXIT_CONFIGURATION

@@ -129,6 +129,15 @@ class PredictorSettings:
     experiment: str = DEFAULT_EXPERIMENT
     model_source: str = "local"  # or "mlflow": fetch versions from the registry into model_store
     registered_model: str = DEFAULT_REGISTERED_MODEL
+    processing_guarantee: str = "at-least-once"  # or "exactly-once": one Kafka transaction per batch
+    instance_slot: int = 0  # exactly-once: transactional id <group_id>-<slot>
+
+    @property
+    def transactional_id(self) -> str | None:
+        """One id per instance slot, stable across restarts: a restart fences its zombie."""
+        if self.processing_guarantee != "exactly-once":
+            return None
+        return f"{self.group_id}-{self.instance_slot}"
 
 
 @dataclass(frozen=True)

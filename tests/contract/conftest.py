@@ -5,8 +5,8 @@ import uuid
 import pytest
 
 from tests.conftest import BOOTSTRAP, require_broker
-from utils.kafka.clients import CLIENTS, create_admin, create_consumer, create_producer
-from utils.kafka.interface import Consumer, ConsumerOptions, Producer, ProducerOptions, TopicSpec
+from utils.kafka.clients import CLIENTS, create_admin, create_consumer, create_producer, create_transactional_producer
+from utils.kafka.interface import Consumer, ConsumerOptions, Producer, ProducerOptions, TopicSpec, TransactionalProducer
 from utils.settings import KafkaSettings
 
 
@@ -25,6 +25,12 @@ class Clients:
 
     def producer(self, **options) -> Producer:
         producer = create_producer(self.settings, ProducerOptions(f"test-{self.kind}", **options))
+        self.opened.append(producer)
+        return producer
+
+    def transactional_producer(self, transactional_id: str) -> TransactionalProducer:
+        options = ProducerOptions(f"test-{self.kind}", transactional_id=transactional_id)
+        producer = create_transactional_producer(self.settings, options)
         self.opened.append(producer)
         return producer
 

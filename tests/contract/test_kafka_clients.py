@@ -21,6 +21,7 @@ from utils.kafka.interface import (
     KafkaError,
     KafkaTimeout,
     Partition,
+    ProducerFenced,
     Record,
     RecordTooLarge,
     TopicSpec,
@@ -294,3 +295,69 @@ def test_a_refused_login_raises_authentication_failed(private_broker, kind):
                     admin.close()
             except (BrokerUnavailable, KafkaTimeout):
                 time.sleep(1)
+
+
+def read_all(clients: Clients, topic: str, read_committed: bool, settle_s: float = 3.0) -> list[bytes]:
+    """Every record value of a one-partition topic a fresh reader sees within `settle_s`."""
+    reader = clients.consumer(read_committed=read_committed)
+    reader.assign([Partition(topic, 0)])
+    reader.seek_to_beginning([Partition(topic, 0)])
+    values: list[bytes] = []
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        values += [record.value or b"" for record in reader.poll(0.2)]
+    return values
+
+
+def consume_in_group(clients: Clients, topic: str, count: int) -> tuple[Consumer, list[Record]]:
+    produce(clients.producer(), topic, count, "in")
+    consumer = clients.consumer(f"group-{uuid.uuid4().hex[:8]}", read_committed=True)
+    consumer.subscribe(topic)
+    return consumer, poll_until(consumer, count)
+
+
+def test_a_committed_transaction_shows_its_records_and_moves_the_group_together(clients):
+    source, sink = clients.topic(1), clients.topic(1)
+    consumer, records = consume_in_group(clients, source, 10)
+    producer = clients.transactional_producer(f"tx-{uuid.uuid4().hex[:8]}")
+    producer.begin_transaction()
+    for record in records:
+        producer.send(sink, b"out-" + (record.value or b""))
+    producer.commit_transaction({Partition(source, 0): 10}, consumer)
+    assert read_all(clients, sink, read_committed=True) == [b"out-in-" + str(i).encode() for i in range(10)]
+    assert consumer.committed(Partition(source, 0)) == 10
+
+
+def test_an_aborted_transaction_shows_nothing_and_moves_no_offset(clients):
+    source, sink = clients.topic(1), clients.topic(1)
+    consumer, _ = consume_in_group(clients, source, 5)
+    producer = clients.transactional_producer(f"tx-{uuid.uuid4().hex[:8]}")
+    producer.begin_transaction()
+    for i in range(5):
+        producer.send(sink, f"aborted-{i}".encode())
+    producer.flush(timeout_s=10)  # on the broker, but never committed
+    producer.abort_transaction()
+    producer.begin_transaction()
+    producer.send(sink, b"committed")
+    producer.commit_transaction({}, consumer)
+    assert read_all(clients, sink, read_committed=True) == [b"committed"]
+    assert len(read_all(clients, sink, read_committed=False)) == 6, "a reader of uncommitted records sees them"
+    assert consumer.committed(Partition(source, 0)) is None
+
+
+def test_a_newer_producer_with_the_same_transactional_id_fences_the_older(clients):
+    source, sink = clients.topic(1), clients.topic(1)
+    consumer, _ = consume_in_group(clients, source, 3)
+    transactional_id = f"tx-{uuid.uuid4().hex[:8]}"
+    zombie = clients.transactional_producer(transactional_id)
+    zombie.begin_transaction()
+    zombie.send(sink, b"from-the-zombie")
+    zombie.flush(timeout_s=10)
+    successor = clients.transactional_producer(transactional_id)  # aborts the zombie's open transaction
+    with pytest.raises(ProducerFenced):
+        zombie.commit_transaction({Partition(source, 0): 3}, consumer)
+    successor.begin_transaction()
+    successor.send(sink, b"from-the-successor")
+    successor.commit_transaction({Partition(source, 0): 3}, consumer)
+    assert read_all(clients, sink, read_committed=True) == [b"from-the-successor"]
+    assert consumer.committed(Partition(source, 0)) == 3

@@ -112,14 +112,16 @@ class Pipeline:
         service = self.start("sample_app.py", "--summary-json", str(summary_path), "--quiet", *args)
         return service, summary_path
 
-    def read_topic(self, name: str, timeout_s: float = 5) -> list[dict]:
-        """Every record of one of this test's topics, decoded."""
+    def read_topic(self, name: str, timeout_s: float = 5, read_committed: bool = False) -> list[dict]:
+        """Every record of one of this test's topics, decoded (with `read_committed`, as a consumer
+        that skips aborted transactions sees them)."""
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             consumer_timeout_ms=int(timeout_s * 1000),
+            isolation_level="read_committed" if read_committed else "read_uncommitted",
         )
         topic = self.topic(name)
         try:

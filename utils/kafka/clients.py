@@ -4,7 +4,7 @@ The adapters are imported on first use, so a service pays only for the library i
 
 from __future__ import annotations
 
-from utils.kafka.interface import Admin, Consumer, ConsumerOptions, Producer, ProducerOptions
+from utils.kafka.interface import Admin, Consumer, ConsumerOptions, Producer, ProducerOptions, TransactionalProducer
 from utils.settings import KafkaSettings
 
 CLIENTS = ("kafka-python", "confluent")
@@ -18,6 +18,18 @@ def create_producer(settings: KafkaSettings, options: ProducerOptions) -> Produc
     from utils.kafka.kafka_python import KafkaPythonProducer
 
     return KafkaPythonProducer(settings, options)
+
+
+def create_transactional_producer(settings: KafkaSettings, options: ProducerOptions) -> TransactionalProducer:
+    """A producer with `options.transactional_id`, its transactions initialised (which fences any
+    older producer with the same id)."""
+    if settings.client == "confluent":
+        from utils.kafka.confluent import ConfluentTransactionalProducer
+
+        return ConfluentTransactionalProducer(settings, options)
+    from utils.kafka.kafka_python import KafkaPythonTransactionalProducer
+
+    return KafkaPythonTransactionalProducer(settings, options)
 
 
 def create_consumer(settings: KafkaSettings, options: ConsumerOptions) -> Consumer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,18 +32,21 @@ from utils.kafka.interface import (
     AuthorizationFailed,
     BrokerUnavailable,
     CommitFailed,
+    Consumer,
     ConsumerOptions,
     DeliveryFailed,
     InvalidUsage,
     KafkaError,
     KafkaTimeout,
     Partition,
+    ProducerFenced,
     ProducerOptions,
     Record,
     RecordTooLarge,
     RefusedDelivery,
     RevokeCallback,
     TopicSpec,
+    TransactionAborted,
     UnknownTopic,
 )
 from utils.kafka.reading import wait_until_known
@@ -80,9 +83,14 @@ TRANSLATIONS: dict[int, type[KafkaError]] = {
     E.ILLEGAL_GENERATION: CommitFailed,
     E.UNKNOWN_MEMBER_ID: CommitFailed,
     E._ASSIGNMENT_LOST: CommitFailed,
+    E._FENCED: ProducerFenced,
+    E.PRODUCER_FENCED: ProducerFenced,
+    E.INVALID_PRODUCER_EPOCH: ProducerFenced,
 }
 # Retrying cannot fix these: the next call raises them instead of librdkafka retrying forever.
-FATAL_CODES = {code for code, kind in TRANSLATIONS.items() if kind in (AuthenticationFailed, AuthorizationFailed)}
+FATAL_CODES = {
+    code for code, kind in TRANSLATIONS.items() if kind in (AuthenticationFailed, AuthorizationFailed, ProducerFenced)
+}
 
 
 def translate(error: ck.KafkaError) -> KafkaError:
@@ -181,6 +189,8 @@ class ConfluentProducer:
         }
         if options.batch_bytes is not None:
             config["batch.size"] = options.batch_bytes
+        if options.transactional_id is not None:
+            config["transactional.id"] = options.transactional_id
         self._max_block_s = options.max_block_ms / 1000
         self._errors = _ErrorWatch(FATAL_CODES)
         with _translated():
@@ -211,7 +221,8 @@ class ConfluentProducer:
         return delivery
 
     def flush(self, timeout_s: float | None = None) -> None:
-        left = self._producer.flush() if timeout_s is None else self._producer.flush(timeout_s)
+        with _translated():  # a fenced transactional producer raises here too
+            left = self._producer.flush() if timeout_s is None else self._producer.flush(timeout_s)
         self._errors.check()
         if left:
             raise KafkaTimeout(f"{left} records not acknowledged after {timeout_s}s")
@@ -224,8 +235,56 @@ class ConfluentProducer:
             self.flush(timeout_s)
         except KafkaError as error:  # what a forced close drops fails, as on kafka-python
             log.warning("producer closed with unacknowledged records error=%r", error)
-            self._producer.purge()
-            self._producer.poll(0)
+            try:
+                self._producer.purge()
+                self._producer.poll(0)
+            except ck.KafkaException as exc:  # e.g. fenced: nothing left to save
+                log.warning("producer purge failed error=%r", exc.args[0])
+
+
+class ConfluentTransactionalProducer(ConfluentProducer):
+    """librdkafka's transactions (KIP-98; offsets with the consumer's group metadata, KIP-447)."""
+
+    def __init__(self, settings: KafkaSettings, options: ProducerOptions) -> None:
+        if options.transactional_id is None:
+            raise InvalidUsage("a transactional producer needs a transactional_id")
+        super().__init__(settings, options)
+        # Completes or aborts what an earlier instance with this id left open, and fences it.
+        self._transactional(lambda: self._producer.init_transactions(REQUEST_TIMEOUT_S))
+
+    def _transactional(self, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except ck.KafkaException as exc:
+            error: ck.KafkaError = exc.args[0]
+            if error.fatal() or isinstance(translate(error), ProducerFenced):
+                raise ProducerFenced(f"{error.name()}: {error.str()}") from exc
+            raise translate(error) from exc
+
+    def begin_transaction(self) -> None:
+        self._errors.check()
+        self._transactional(self._producer.begin_transaction)
+
+    def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
+        targets = [ck.TopicPartition(p.topic, p.partition, offset) for p, offset in offsets.items()]
+        try:
+            if targets:
+                metadata = consumer.group_metadata()
+                self._transactional(lambda: self._producer.send_offsets_to_transaction(targets, metadata, timeout_s))
+            self._transactional(lambda: self._producer.commit_transaction(timeout_s))
+        except ProducerFenced:
+            raise
+        except KafkaError as error:
+            try:
+                self.abort_transaction(timeout_s)
+            except KafkaError as abort_error:
+                raise ProducerFenced(
+                    f"transaction neither committed ({error}) nor aborted ({abort_error})"
+                ) from abort_error
+            raise TransactionAborted(f"transaction aborted: {error}") from error
+
+    def abort_transaction(self, timeout_s: float = 30.0) -> None:
+        self._transactional(lambda: self._producer.abort_transaction(timeout_s))
 
 
 class ConfluentConsumer:
@@ -242,6 +301,7 @@ class ConfluentConsumer:
             "max.poll.interval.ms": options.max_poll_interval_ms,
             "fetch.wait.max.ms": options.fetch_max_wait_ms,
             "enable.partition.eof": False,
+            "isolation.level": "read_committed" if options.read_committed else "read_uncommitted",
         }
         if options.group_id is None:  # librdkafka requires a group.id: a private one, never joined nor committed
             config["group.id"] = f"no-group-{uuid.uuid4().hex}"
@@ -418,6 +478,9 @@ class ConfluentConsumer:
         for result in results or []:
             if result.error is not None:
                 raise CommitFailed(str(translate(result.error)))
+
+    def group_metadata(self) -> object:
+        return self._consumer.consumer_group_metadata()
 
     def close(self) -> None:
         if not self._closed:

@@ -93,6 +93,15 @@ class FatalKafkaError(KafkaError):
     """Retrying cannot fix this: the service must stop and say why."""
 
 
+class TransactionAborted(KafkaError):
+    """The transaction did not commit and was aborted: consumers reading committed records never see
+    what it sent, and the consumed offsets it carried stay uncommitted (read them again)."""
+
+
+class ProducerFenced(FatalKafkaError):
+    """A newer producer with the same transactional id took over: this one is a zombie and must stop."""
+
+
 class AuthenticationFailed(FatalKafkaError):
     """The broker refused the credentials, or the client could not set up the secure connection."""
 
@@ -117,6 +126,9 @@ class ProducerOptions:
     linger_ms: int = 1
     batch_bytes: int | None = None  # per-partition batch size; None: the library's default
     max_block_ms: int = 60_000  # how long send() waits for room in a full buffer
+    # Set: a TransactionalProducer (create_transactional_producer); one id per instance slot, so
+    # that a restarted instance fences the zombie of its predecessor.
+    transactional_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,7 @@ class ConsumerOptions:
     max_poll_interval_ms: int = 300_000
     fetch_max_wait_ms: int = 500
     read_from_start: bool = True  # where a partition without a committed offset starts
+    read_committed: bool = False  # skip records of aborted (and not yet committed) transactions
 
 
 # --- Protocols ---
@@ -176,6 +189,26 @@ class Producer(Protocol):
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush what can be flushed within the timeout, then release the client. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class TransactionalProducer(Producer, Protocol):
+    """A producer whose records, with a consumer group's offsets, become visible all together or
+    not at all (Kafka transactions). Built with a `transactional_id`; fences older instances."""
+
+    def begin_transaction(self) -> None:
+        """Every send from now until the commit or abort belongs to one transaction."""
+        ...
+
+    def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
+        """Commit the records sent since `begin_transaction` together with `offsets` (next offsets of
+        `consumer`'s group). `TransactionAborted` if it could not (it is aborted then: nothing of it
+        is visible); `ProducerFenced` if a newer instance took over."""
+        ...
+
+    def abort_transaction(self, timeout_s: float = 30.0) -> None:
+        """Drop the transaction in progress: none of its records will ever be read as committed."""
         ...
 
 
@@ -230,6 +263,11 @@ class Consumer(Protocol):
 
     def commit(self, offsets: Mapping[Partition, int]) -> None:
         """Commit these next-offsets for the group; `CommitFailed` if the group moved on."""
+        ...
+
+    def group_metadata(self) -> object:
+        """What a TransactionalProducer of the same library needs to commit this consumer's offsets
+        (the group, its generation and this member: a member that left cannot commit)."""
         ...
 
     def close(self) -> None:

@@ -31,18 +31,21 @@ from utils.kafka.interface import (
     AuthorizationFailed,
     BrokerUnavailable,
     CommitFailed,
+    Consumer,
     ConsumerOptions,
     DeliveryFailed,
     InvalidUsage,
     KafkaError,
     KafkaTimeout,
     Partition,
+    ProducerFenced,
     ProducerOptions,
     Record,
     RecordTooLarge,
     RefusedDelivery,
     RevokeCallback,
     TopicSpec,
+    TransactionAborted,
     UnknownTopic,
 )
 from utils.kafka.reading import wait_until_known
@@ -55,6 +58,8 @@ T = TypeVar("T")
 
 # kafka-python class -> ours; the first match wins, so subclasses come before their bases.
 TRANSLATIONS: tuple[tuple[type[Exception], type[KafkaError]], ...] = (
+    (kerrors.ProducerFencedError, ProducerFenced),
+    (kerrors.InvalidProducerEpochError, ProducerFenced),
     (kerrors.SaslAuthenticationFailedError, AuthenticationFailed),
     (kerrors.UnsupportedSaslMechanismError, AuthenticationFailed),
     (kerrors.IllegalSaslStateError, AuthenticationFailed),
@@ -187,7 +192,9 @@ class KafkaPythonProducer:
     def __init__(self, settings: KafkaSettings, options: ProducerOptions) -> None:
         self._client_id = options.client_id
         AUTH_WATCH.install(self._client_id)
-        extra = {} if options.batch_bytes is None else {"batch_size": options.batch_bytes}
+        extra: dict[str, Any] = {} if options.batch_bytes is None else {"batch_size": options.batch_bytes}
+        if options.transactional_id is not None:
+            extra["transactional_id"] = options.transactional_id
         self._producer = _call(
             self._client_id,
             lambda: KafkaProducer(
@@ -226,6 +233,47 @@ class KafkaPythonProducer:
                 self._producer.close(timeout=timeout_s)
             except kerrors.KafkaError as error:
                 log.warning("producer closed with unacknowledged records error=%r", error)
+
+
+class KafkaPythonTransactionalProducer(KafkaPythonProducer):
+    """kafka-python 3's transactions (KIP-98; offsets with the consumer's group metadata, KIP-447)."""
+
+    def __init__(self, settings: KafkaSettings, options: ProducerOptions) -> None:
+        if options.transactional_id is None:
+            raise InvalidUsage("a transactional producer needs a transactional_id")
+        super().__init__(settings, options)
+        # Completes or aborts what an earlier instance with this id left open, and fences it.
+        _call(self._client_id, self._producer.init_transactions)
+
+    def begin_transaction(self) -> None:
+        _call(self._client_id, self._producer.begin_transaction)
+
+    def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
+        try:
+            with _translated(self._client_id):
+                if offsets:
+                    self._producer.send_offsets_to_transaction(
+                        _offsets_and_metadata(offsets), consumer.group_metadata()
+                    )
+                self._producer.commit_transaction()
+        except ProducerFenced:
+            raise
+        except KafkaError as error:
+            self._abort_after(error, timeout_s)
+            raise TransactionAborted(f"transaction aborted: {error}") from error
+
+    def _abort_after(self, error: KafkaError, timeout_s: float) -> None:
+        try:
+            self.abort_transaction(timeout_s)
+        except ProducerFenced:
+            raise
+        except KafkaError as abort_error:
+            raise ProducerFenced(
+                f"transaction neither committed ({error}) nor aborted ({abort_error})"
+            ) from abort_error
+
+    def abort_transaction(self, timeout_s: float = 30.0) -> None:
+        _call(self._client_id, self._producer.abort_transaction)
 
 
 def _offsets_and_metadata(offsets: Mapping[Partition, int]) -> dict[TopicPartition, OffsetAndMetadata]:
@@ -281,6 +329,7 @@ class KafkaPythonConsumer:
                 heartbeat_interval_ms=options.heartbeat_interval_ms,
                 max_poll_interval_ms=options.max_poll_interval_ms,
                 fetch_max_wait_ms=options.fetch_max_wait_ms,
+                isolation_level="read_committed" if options.read_committed else "read_uncommitted",
             ),
         )
         self._closed = False
@@ -382,6 +431,9 @@ class KafkaPythonConsumer:
             return
         with _translated(self._client_id):
             self._consumer.commit(_offsets_and_metadata(offsets))
+
+    def group_metadata(self) -> object:
+        return self._consumer.group_metadata()
 
     def close(self) -> None:
         if not self._closed:

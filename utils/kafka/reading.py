@@ -1,4 +1,4 @@
-"""Two ways of reading a topic outside any consumer group, used by several services."""
+"""Ways of reading a topic outside any consumer group, used by several services."""
 
 from __future__ import annotations
 
@@ -28,6 +28,30 @@ def assign_from_end(consumer: Consumer, topic: str) -> list[Partition]:
     for partition in partitions:
         consumer.position(partition)  # resolve now, not at the first poll
     return partitions
+
+
+def read_available(
+    consumer: Consumer, partition: Partition, start: int, timeout_s: float, batch: int = 5000
+) -> Iterator[Record]:
+    """The records of one partition from `start` that are there now: reading stops after two empty
+    polls in a row (or `timeout_s`). Unlike read_range it needs no end offset, which a log written
+    in transactions makes unreliable (markers and open transactions take offsets but yield nothing)."""
+    consumer.assign([partition])
+    consumer.seek(partition, start)
+    deadline = time.monotonic() + timeout_s
+    empty_polls = 0
+    while empty_polls < 2 and time.monotonic() < deadline:
+        records = consumer.poll(timeout_s=0.2, max_records=batch)
+        empty_polls = 0 if records else empty_polls + 1
+        yield from records
+
+
+def read_latest(consumer: Consumer, partition: Partition, count: int, timeout_s: float = 30.0) -> list[Record]:
+    """At most the last `count` records of one partition (fewer when some offsets hold transaction
+    markers or aborted records)."""
+    consumer.assign([partition])
+    end = consumer.end_offsets([partition])[partition]
+    return list(read_available(consumer, partition, max(0, end - count), timeout_s))
 
 
 def read_range(

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from predict.batch import decide, retrain_ends, triage
+from predict.batch import decide, retrain_ends, retrain_ends_in_transaction, triage
 from utils.kafka.interface import Record
 from utils.scoring import SMOKE_RECORD, Scorer
 
@@ -175,3 +175,19 @@ def test_each_multiple_is_requested_by_exactly_one_of_several_predictors():
     per_predictor = [[int(o) for o in np.flatnonzero(owner == p)] for p in range(3)]
     requested = [end for offsets in per_predictor for end in retrain_ends(offsets, 50)]
     assert sorted(requested) == list(range(50, 1001, 50))
+
+
+@pytest.mark.parametrize(
+    "offsets, every, ends",
+    [
+        ([], 25, []),
+        ([0, 1, 2], 25, []),
+        ([20, 21, 22], 25, []),
+        ([21, 22, 23], 25, [24]),  # 24 is this transaction's marker: multiple 25 = offset 24 + 1
+        ([24], 25, [25]),
+        ([10, 30, 60], 25, [61]),  # several multiples crossed: one request covers them
+        ([49, 50], 50, [51]),
+    ],
+)
+def test_retrain_requests_of_a_transaction_count_its_marker(offsets, every, ends):
+    assert retrain_ends_in_transaction(offsets, every) == ends

@@ -16,11 +16,14 @@ from utils.messages import (
     RetrainRequest,
     RolloutDecided,
     TrainingCompleted,
+    already_announced,
     answer_from_dict,
     control_from_dict,
+    controls_of,
     decode_object,
     encode,
     peek_request_id,
+    rollout_in_progress,
     serving_version,
 )
 from utils.schema import MessageError
@@ -219,3 +222,41 @@ def test_dead_letter_keeps_a_bounded_copy():
     assert dead.raw_size == 5000
     assert base64.b64decode(dead.raw_base64) == raw[:100]
     assert (dead.topic, dead.partition, dead.offset) == ("app", 2, 17)
+
+
+SHADOW_2 = ChallengerStarted(2, 1, "shadow")
+CANARY_3 = ChallengerStarted(3, 1, "canary", 0.1)
+
+
+@pytest.mark.parametrize(
+    "messages, expected",
+    [
+        ([], None),
+        ([SHADOW_2], SHADOW_2),
+        ([SHADOW_2, RetrainRequest(50), TrainingCompleted(3, False, {}, 1, 50)], SHADOW_2),
+        ([SHADOW_2, RolloutDecided(2, True, "live judgement")], None),
+        ([SHADOW_2, RolloutDecided(2, False, "superseded"), CANARY_3], CANARY_3),
+        ([SHADOW_2, RolloutDecided(9, False, "operator")], SHADOW_2),  # about another version
+    ],
+)
+def test_the_rollout_in_progress_after_a_sequence_of_control_messages(messages, expected):
+    assert rollout_in_progress(messages) == expected
+
+
+@pytest.mark.parametrize(
+    "messages, version, serving, expected",
+    [
+        ([], 2, True, False),
+        ([TrainingCompleted(2, True, {}, 1, 50)], 2, True, True),
+        ([TrainingCompleted(2, False, {}, 1, 50)], 2, True, False),  # a trial promoted it since
+        ([TrainingCompleted(2, True, {}, 1, 50), TrainingCompleted(3, True, {}, 1, 75)], 2, True, True),
+        ([TrainingCompleted(3, True, {}, 1, 75)], 2, True, False),
+    ],
+)
+def test_a_version_is_announced_once(messages, version, serving, expected):
+    assert already_announced(messages, version, serving) is expected
+
+
+def test_unreadable_control_records_are_skipped():
+    values = [encode(RetrainRequest(50).to_dict()), b"{oops", None, encode(ModelRolledBack(1).to_dict())]
+    assert controls_of(values) == [RetrainRequest(50), ModelRolledBack(1)]
