@@ -41,9 +41,10 @@ def acl_plan(topics: Topics, predictor_group: str, trainer_group: str) -> list[A
         *topic("predictor", topics.dead_letter, "write"),
         *topic("predictor", topics.observations, "write"),
         *topic("predictor", topics.retrain, "write"),
-        # The trainer reads retrain requests (in its group) and observations; announces versions.
+        # The trainer reads retrain requests (in its group) and observations (retraining data, and a
+        # rollout's paired tally); announces versions and reads back what it announced (each once).
         *topic("trainer", topics.retrain, "read"),
         *group("trainer", trainer_group),
         *topic("trainer", topics.observations, "read"),
-        *topic("trainer", topics.model_events, "write"),
+        *topic("trainer", topics.model_events, "write", "read"),
     ]

@@ -34,6 +34,7 @@ def allowed(role: str) -> set[tuple[str, str, str]]:
         ("trainer", "group", "trainers", "read", True),
         ("trainer", "topic", "observations", "read", True),
         ("trainer", "topic", "model_events", "write", True),
+        ("trainer", "topic", "model_events", "read", True),  # reads back what it announced
         ("trainer", "topic", "predictions", "write", False),
         ("trainer", "topic", "app_messages", "read", False),
     ],
