@@ -156,36 +156,40 @@ def score(
     champion raises; a failing challenger is left out of the batch."""
     if not requests:
         return (), None, None
-    by_role = {CHAMPION: (scorer, run_model(requests, scorer))}
+    champion = run_model(requests, scorer)
+    shadow = None
     if challenger is not None:
         try:
-            by_role[CHALLENGER] = (challenger.scorer, run_model(requests, challenger.scorer))
+            shadow = run_model(requests, challenger.scorer)
         except Exception as error:  # a challenger's bug must not cost the champion's answers
             log.error("challenger failed, the champion answers version=%s error=%r", challenger.scorer.version, error)
-            challenger = None
-    fraction = challenger.canary_fraction if challenger is not None else 0.0
+    fraction = challenger.canary_fraction if challenger is not None and shadow is not None else 0.0
     roles = [role_of(request.request_id, fraction) for request in requests] if fraction > 0 else None
+    if roles is None or shadow is None:
+        roles = [CHAMPION] * len(requests)
+        probabilities = champion.probabilities
+    else:
+        probabilities = np.where(np.array(roles) == CHALLENGER, shadow.probabilities, champion.probabilities)
     explanations: dict[int, Explanation] = {}
-    for role, (model, scored) in by_role.items():
-        asking = [i for i, r in enumerate(requests) if r.explain and (roles[i] if roles else CHAMPION) == role]
-        explanations |= explanations_of(scored, model, asking, explain_top)
-    answers = []
-    for index, request in enumerate(requests):
-        role = roles[index] if roles else CHAMPION
-        model, scored = by_role[role]
-        probability = float(scored.probabilities[index])
-        answers.append(
-            Prediction(
-                request.request_id,
-                int(probability >= DECISION_THRESHOLD),
-                probability,
-                model.version,
-                explanations.get(index),
-                role,
-            )
+    asking = [index for index, request in enumerate(requests) if request.explain]
+    if asking:
+        explanations = explanations_of(champion, scorer, [i for i in asking if roles[i] == CHAMPION], explain_top)
+        if challenger is not None and shadow is not None:
+            by_challenger = [i for i in asking if roles[i] == CHALLENGER]
+            explanations |= explanations_of(shadow, challenger.scorer, by_challenger, explain_top)
+    versions = {CHAMPION: scorer.version, CHALLENGER: challenger.scorer.version if challenger else 0}
+    answers = tuple(
+        Prediction(
+            request.request_id,
+            int(probability >= DECISION_THRESHOLD),
+            probability,
+            versions[role],
+            explanations.get(index),
+            role,
         )
-    shadow = by_role[CHALLENGER][1] if challenger is not None else None
-    return tuple(answers), by_role[CHAMPION][1], shadow
+        for index, (request, probability, role) in enumerate(zip(requests, probabilities.tolist(), roles, strict=True))
+    )
+    return answers, champion, shadow
 
 
 def observations_of(requests: Sequence[PredictionRequest], *scored: Scored | None) -> tuple[Observation, ...]:

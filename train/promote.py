@@ -6,8 +6,7 @@ import logging
 import threading
 
 from train.judgement import PairedFigures, paired_figures
-from train.rollout import PairedTally, Registry, announce, conclude, decision_metrics
-from train.tracking import record_rollout_decision
+from train.rollout import PairedTally, Registry, end_trial
 from utils.kafka.clients import create_producer
 from utils.kafka.interface import KafkaError, ProducerOptions
 from utils.kafka.topics import wait_for_broker
@@ -40,15 +39,11 @@ def run(settings: PromoteSettings, stop: threading.Event) -> int:
     labelled = figures.labelled if figures is not None else 0
     reason = f"an operator promoted it after {labelled} paired labelled requests"
     registry = Registry(settings.common.tracking_uri, settings.registered_model)
-    decided = conclude(store, rollout, True, "operator", reason, figures, registry)
     producer = create_producer(settings.common.kafka, ProducerOptions("promote"))
     try:
-        announce(producer, topics, decided, stop)
+        end_trial(store, rollout, True, "operator", reason, figures, registry, producer, topics, stop)
     finally:
         producer.close(timeout_s=10)
-    run_id = store.metadata(rollout.version).get("mlflow_run_id", "")
-    metrics = decision_metrics(figures) if figures is not None else {}
-    record_rollout_decision(settings.common.tracking_uri, run_id, decided, metrics)
     log.info("challenger promoted version=%s paired_labelled=%s", rollout.version, labelled)
     return 0
 

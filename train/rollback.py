@@ -8,8 +8,8 @@ import socket
 import threading
 
 from train.promotion import make_current
-from train.rollout import Registry, announce, conclude
-from train.tracking import record_rollback, record_rollout_decision
+from train.rollout import Registry, end_trial
+from train.tracking import record_rollback
 from utils.kafka.clients import create_producer
 from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import ProducerOptions
@@ -47,10 +47,7 @@ def run(settings: RollbackSettings, stop: threading.Event) -> int:
         if rollout is not None:
             reason = f"an operator rolled back to version {version}"
             registry = Registry(settings.common.tracking_uri, settings.registered_model)
-            decided = conclude(store, rollout, False, "rollback", reason, None, registry)
-            announce(producer, topics, decided, stop)
-            run_id = store.metadata(rollout.version).get("mlflow_run_id", "")
-            record_rollout_decision(settings.common.tracking_uri, run_id, decided, {})
+            end_trial(store, rollout, False, "rollback", reason, None, registry, producer, topics, stop)
         if settings.version is not None:
             make_current(store, version, settings.common.tracking_uri, settings.registered_model)
             message = ModelRolledBack(version, previous, f"rollback-{socket.gethostname()}")

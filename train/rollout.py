@@ -19,6 +19,7 @@ import numpy as np
 
 from train.judgement import PairedFigures
 from train.promotion import DECISION_KEY, make_current
+from train.tracking import record_rollout_decision
 from utils.kafka.clients import create_consumer
 from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import Consumer, ConsumerOptions, Partition, Producer
@@ -91,7 +92,12 @@ def observations_end(kafka: KafkaSettings, topic: str, client_id: str) -> int:
 
 
 def start_trial(
-    store: ModelStore, rollout: ChallengerStarted, producer: Producer, topics: Topics, stop: threading.Event
+    store: ModelStore,
+    rollout: ChallengerStarted,
+    producer: Producer,
+    topics: Topics,
+    stop: threading.Event,
+    registry: Registry,
 ) -> None:
     """Record the rollout in the store (where predictors that start later find it), then announce it.
     A rollout already in progress for another version is superseded: the newer version is judged."""
@@ -102,7 +108,7 @@ def start_trial(
         if current is not None:
             superseded = ChallengerStarted.from_dict(current)
             reason = f"version {rollout.version} is on trial instead"
-            announce(producer, topics, conclude(store, superseded, False, "superseded", reason, None), stop)
+            end_trial(store, superseded, False, "superseded", reason, None, registry, producer, topics, stop)
         store.set_challenger(rollout.to_dict())
     announce(producer, topics, rollout, stop)
     log.info(
@@ -154,6 +160,28 @@ def conclude(
         decision["reason"],
     )
     return RolloutDecided(rollout.version, bool(decision["promoted"]), decision["decided_by"], decision["reason"])
+
+
+def end_trial(
+    store: ModelStore,
+    rollout: ChallengerStarted,
+    promoted: bool,
+    decided_by: str,
+    reason: str,
+    figures: PairedFigures | None,
+    registry: Registry,
+    producer: Producer,
+    topics: Topics,
+    stop: threading.Event,
+) -> RolloutDecided:
+    """Conclude a trial (idempotent), tell the predictors, and record it on the challenger's MLflow
+    run (best effort: the store's metadata is the record serving follows)."""
+    decided = conclude(store, rollout, promoted, decided_by, reason, figures, registry)
+    announce(producer, topics, decided, stop)
+    run_id = store.metadata(rollout.version).get("mlflow_run_id", "")
+    metrics = decision_metrics(figures) if figures is not None else {}
+    record_rollout_decision(registry.tracking_uri, run_id, decided, metrics)
+    return decided
 
 
 def announce(

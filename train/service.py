@@ -33,8 +33,8 @@ from train.promotion import (
     should_start_trial,
 )
 from train.requests import retrain_target
-from train.rollout import PairedTally, Registry, announce, conclude, decision_metrics, observations_end, start_trial
-from train.tracking import Tracker, record_rollout_decision
+from train.rollout import PairedTally, Registry, end_trial, observations_end, start_trial
+from train.tracking import Tracker
 from utils import metrics
 from utils.compiled import start_build
 from utils.control import recent_control_messages
@@ -294,7 +294,10 @@ class TrainerService:
             float(trained_under.get("canary_fraction", 0.0)),
             observations_end(self.settings.common.kafka, self.topics.observations, f"{self.instance}-tally"),
         )
-        start_trial(self.store, rollout, self.producer, self.topics, self.stop)
+        start_trial(self.store, rollout, self.producer, self.topics, self.stop, self._registry())
+
+    def _registry(self) -> Registry:
+        return Registry(self.settings.common.tracking_uri, self.settings.registered_model)
 
     def _judge_rollout(self) -> None:
         """Read the rollout's paired tally and, once it is large enough, decide. A decision an
@@ -339,23 +342,25 @@ class TrainerService:
         self, rollout: ChallengerStarted, promoted: bool, decided_by: str, reason: str, figures: PairedFigures | None
     ) -> None:
         """Carry out a decision (or finish one a crash interrupted) and announce it."""
-        registry = Registry(self.settings.common.tracking_uri, self.settings.registered_model)
         decided = call_when_up(
-            lambda: conclude(self.store, rollout, promoted, decided_by, reason, figures, registry),
+            lambda: end_trial(
+                self.store,
+                rollout,
+                promoted,
+                decided_by,
+                reason,
+                figures,
+                self._registry(),
+                self.producer,
+                self.topics,
+                self.stop,
+            ),
             self.settings.common.tracking_uri,
             self.stop,
         )
         metrics.ROLLOUT_DECISIONS.labels(decision="promoted" if decided.promoted else "rejected").inc()
-        announce(self.producer, self.topics, decided, self.stop)
         if decided.promoted:
             self._compile(rollout.version)
-        run_id = self.store.metadata(rollout.version).get("mlflow_run_id", "")
-        record_rollout_decision(
-            self.settings.common.tracking_uri,
-            run_id,
-            decided,
-            decision_metrics(figures) if figures is not None else {},
-        )
         if self._tally is not None:
             self._tally.close()
             self._tally = None
