@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,26 @@ class TrainedVersion:
     mlflow_run_id: str
     promoted: bool
     promotion_reason: str
+    timings: dict[str, float]  # seconds per phase (TIMED_PHASES and the caller's own)
+
+
+# Where a retrain's time goes, in the version's metadata ("timings") and as MLflow metrics seconds_*.
+TIMED_PHASES = ("preprocess", "tuning", "final_fit", "evaluate", "publish", "mlflow")
+
+
+@contextmanager
+def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    """Add the block's wall time to `timings[phase]`."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - started
+
+
+def seconds_metrics(timings: Mapping[str, float]) -> dict[str, float]:
+    """The phases finished before publishing, as MLflow metrics (MLflow's own time is still running)."""
+    return {f"seconds_{phase}": seconds for phase, seconds in timings.items() if phase != "mlflow"}
 
 
 def train_version(
@@ -52,29 +73,51 @@ def train_version(
     promotion_gate: Callable[[Mapping[str, float]], tuple[bool, str]] | None = None,
     extra_metrics: Mapping[str, float] | None = None,
     inputs: Sequence[TrainingInput] = (),
+    spark: Any = None,
+    timings: Mapping[str, float] | None = None,
 ) -> TrainedVersion:
     """`training` and `holdout` hold the feature columns and a 0/1 `label` column.
 
     `promotion_gate(metrics)` decides whether the version may serve; the decision is written into
     the version's metadata before it is published, so a trainer killed right after publishing can
-    finish the job from the store alone."""
+    finish the job from the store alone. With a Spark session (`spark`) the trials run on its
+    executors. `timings` are the caller's own phases (seconds), recorded with ours."""
     started = time.perf_counter()
-    preprocessor = Preprocessor.fit(frame_columns(training))
-    matrix = preprocessor.transform(frame_columns(training))
-    labels = training["label"].to_numpy()
+    timings = dict(timings or {})
+    with timed(timings, "preprocess"):
+        preprocessor = Preprocessor.fit(frame_columns(training))
+        matrix = preprocessor.transform(frame_columns(training))
+        labels = training["label"].to_numpy()
     extra_metadata = dict(extra_metadata or {})
     tags = {"trigger": trigger, "trained_rows": len(training), "library": tuning.hyper, **extra_metadata}
+    if tuning.spark.master is not None:
+        tags["spark_master"] = tuning.spark.master
+    mlflow_started = time.perf_counter()
     with tracker.session(run_name=f"{trigger}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags) as run_id:
         tracker.log_inputs(inputs)
-        result = tune(
-            matrix, labels, tuning, on_trial=tracker.log_trial, warm_start=warm_start, should_stop=should_stop
-        )
-        booster = fit_final(
-            result.best.params, make_dataset(matrix, labels), result.best.best_iteration, tuning.threads, tuning.seed
-        )
-        metrics = prefixed(evaluate(booster, preprocessor, holdout), "holdout")
-        for name, frame in (extra_evaluations or {}).items():
-            metrics.update(prefixed(evaluate(booster, preprocessor, frame), name))
+        timings["mlflow"] = time.perf_counter() - mlflow_started
+        with timed(timings, "tuning"):
+            result = tune(
+                matrix,
+                labels,
+                tuning,
+                on_trial=tracker.log_trial,
+                warm_start=warm_start,
+                should_stop=should_stop,
+                spark=spark,
+            )
+        with timed(timings, "final_fit"):
+            booster = fit_final(
+                result.best.params,
+                make_dataset(matrix, labels),
+                result.best.best_iteration,
+                tuning.threads,
+                tuning.seed,
+            )
+        with timed(timings, "evaluate"):
+            metrics = prefixed(evaluate(booster, preprocessor, holdout), "holdout")
+            for name, frame in (extra_evaluations or {}).items():
+                metrics.update(prefixed(evaluate(booster, preprocessor, frame), name))
         metrics["cv_logloss"] = result.best.cv_logloss
         promoted, reason = promotion_gate(metrics) if promotion_gate else (True, "first version")
         log.info("promotion decision promoted=%s reason=%s", promoted, reason)
@@ -92,30 +135,36 @@ def train_version(
             **extra_metadata,
             # What MLflow gets beside the above, so that a retrain interrupted by an MLflow outage can
             # be recorded later from the store alone (Tracker.ensure_recorded).
-            "extra_metrics": dict(extra_metrics or {}),
+            "extra_metrics": {**(extra_metrics or {}), **seconds_metrics(timings)},
             "tracking_tags": {k: str(v) for k, v in {"promoted": promoted, "promotion_reason": reason, **tags}.items()},
         }
         files = {
             MODEL_FILE: booster.model_to_string().encode("utf-8"),
             PREPROCESSOR_FILE: preprocessor.to_json().encode("utf-8"),
         }
-        version = store.publish(files, metadata)
-        tracker.log_outcome(
-            result.best.params,
-            {**metrics, **(extra_metrics or {})},
-            booster,
-            store.path_of(version),
-            tags={"store_version": version, "promoted": promoted, "promotion_reason": reason, **tags},
-        )
+        with timed(timings, "publish"):
+            version = store.publish(files, metadata)
+        with timed(timings, "mlflow"):
+            tracker.log_outcome(
+                result.best.params,
+                {**metrics, **metadata["extra_metrics"]},
+                booster,
+                store.path_of(version),
+                tags={"store_version": version, "promoted": promoted, "promotion_reason": reason, **tags},
+            )
+            mlflow_closing = time.perf_counter()
+    timings["mlflow"] += time.perf_counter() - mlflow_closing
+    store.update_metadata(version, {"timings": timings})
     log.info(
-        "model version trained version=%s trigger=%s rows=%s holdout_auc=%.4f seconds=%.0f",
+        "model version trained version=%s trigger=%s rows=%s holdout_auc=%.4f seconds=%.0f %s",
         version,
         trigger,
         len(training),
         metrics["holdout_auc"],
         time.perf_counter() - started,
+        " ".join(f"{phase}_seconds={seconds:.1f}" for phase, seconds in timings.items()),
     )
-    return TrainedVersion(version, result.best.params, metrics, len(training), run_id, promoted, reason)
+    return TrainedVersion(version, result.best.params, metrics, len(training), run_id, promoted, reason, timings)
 
 
 def evaluate(booster: lgb.Booster, preprocessor: Preprocessor, frame: pd.DataFrame) -> dict[str, float]:

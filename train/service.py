@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+from typing import Any
 
 import pandas as pd
 
@@ -22,7 +23,7 @@ from train.drift import PSI_WARNING, drifted, feature_drift, prediction_shift
 from train.judgement import WAIT, PairedFigures, judge
 from train.lineage import adult_data_input, observations_input
 from train.observations import observations_frame, read_observations
-from train.pipeline import train_version
+from train.pipeline import timed, train_version
 from train.promotion import (
     DECISION_KEY,
     ROLLOUT_KEY,
@@ -34,6 +35,7 @@ from train.promotion import (
 )
 from train.requests import retrain_target
 from train.rollout import PairedTally, Registry, end_trial, observations_end, start_trial
+from train.spark import spark_session
 from train.tracking import Tracker
 from utils import metrics
 from utils.compiled import start_build
@@ -76,6 +78,7 @@ class TrainerService:
         self._build: subprocess.Popen | None = None  # a compiled form being built in the background
         self._tally: PairedTally | None = None  # of the rollout in progress
         self._next_judgement = 0.0
+        self.spark: Any = None  # a Spark session while serving, with --spark-master
 
     def run(self) -> int:
         if self.store.current_version() is None:
@@ -109,14 +112,16 @@ class TrainerService:
             self.consumer.subscribe(self.topics.retrain)
             self.store.remove_incomplete()
             self.finish_latest()
-            log.info(
-                "trainer ready topic=%s group=%s hyper=%s max_evals=%s",
-                self.topics.retrain,
-                self.settings.group_id,
-                self.settings.tuning.hyper,
-                self.settings.tuning.max_evals,
-            )
-            self._serve()
+            with spark_session(self.settings.tuning.spark, "trainer") as self.spark:
+                log.info(
+                    "trainer ready topic=%s group=%s hyper=%s max_evals=%s spark_master=%s",
+                    self.topics.retrain,
+                    self.settings.group_id,
+                    self.settings.tuning.hyper,
+                    self.settings.tuning.max_evals,
+                    self.settings.tuning.spark.master or "-",
+                )
+                self._serve()
         finally:
             if self._tally is not None:
                 self._tally.close()
@@ -170,11 +175,14 @@ class TrainerService:
             return
         champion = self.store.require(self.store.current_version())
         champion_metadata = self.store.metadata(champion)
-        observations = read_observations(
-            self.settings.common.kafka, self.topics.observations, end_offset, self.settings.max_observations
-        )
-        new_rows = observations_frame(observations)
-        training = pd.concat([self.base_training, new_rows], ignore_index=True)
+        timings: dict[str, float] = {}
+        with timed(timings, "read_observations"):
+            observations = read_observations(
+                self.settings.common.kafka, self.topics.observations, end_offset, self.settings.max_observations
+            )
+        with timed(timings, "observations_frame"):
+            new_rows = observations_frame(observations)
+            training = pd.concat([self.base_training, new_rows], ignore_index=True)
         log.info(
             "retrain started end_offset=%s coalesced_requests=%s new_rows=%s training_rows=%s champion=%s",
             end_offset,
@@ -183,7 +191,8 @@ class TrainerService:
             len(training),
             champion,
         )
-        drift = self.measure_drift(champion, new_rows)
+        with timed(timings, "drift"):
+            drift = self.measure_drift(champion, new_rows)
         metrics.RETRAINS_STARTED.inc()
         started = time.monotonic()
         trained = train_version(
@@ -213,6 +222,8 @@ class TrainerService:
                     new_rows, self.topics.observations, max(0, end_offset - self.settings.max_observations), end_offset
                 ),
             ],
+            spark=self.spark,
+            timings=timings,
         )
         metrics.RETRAIN_SECONDS.observe(time.monotonic() - started)
         (metrics.RETRAINS_COMPLETED if trained.promoted else metrics.RETRAINS_REJECTED).inc()
