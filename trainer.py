@@ -16,7 +16,7 @@ from utils.settings import (
     add_tuning_arguments,
     common_from_args,
     default,
-    positive_int,
+    nonnegative_int,
     rollout_from_args,
     tuning_from_args,
 )
@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-observations",
-        type=positive_int,
+        type=nonnegative_int,
         default=d("max_observations"),
-        help="newest labelled observations used per retrain (bounds memory)",
+        help="newest labelled observations used per retrain (bounds memory; 0: adult.data only)",
     )
     parser.add_argument("--metrics-port", type=int, default=d("metrics_port"), help="Prometheus /metrics (0: off)")
     parser.add_argument(

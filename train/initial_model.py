@@ -8,6 +8,7 @@ import threading
 from train.lineage import adult_data_input
 from train.pipeline import train_version
 from train.promotion import make_current
+from train.spark import spark_session
 from train.tracking import Tracker
 from utils.data import load_test, load_train, split_test
 from utils.model_store import ModelStore
@@ -33,18 +34,20 @@ def run(settings: InitializeSettings, stop: threading.Event) -> int:
     _, holdout = split_test(test)
     log.info("data loaded training_rows=%s holdout_rows=%s test_rows=%s", len(training), len(holdout), len(test))
     tracker = Tracker(settings.common.tracking_uri, settings.experiment, settings.registered_model)
-    trained = train_version(
-        training,
-        holdout,
-        settings.tuning,
-        store,
-        tracker,
-        trigger="initialize",
-        extra_metadata={"observations_end_offset": 0, "new_rows": 0},
-        extra_evaluations={"adult_test": test},
-        should_stop=stop.is_set,
-        inputs=[adult_data_input(training)],
-    )
+    with spark_session(settings.tuning.spark, "initialize") as spark:
+        trained = train_version(
+            training,
+            holdout,
+            settings.tuning,
+            store,
+            tracker,
+            trigger="initialize",
+            extra_metadata={"observations_end_offset": 0, "new_rows": 0},
+            extra_evaluations={"adult_test": test},
+            should_stop=stop.is_set,
+            inputs=[adult_data_input(training)],
+            spark=spark,
+        )
     make_current(store, trained.version, settings.common.tracking_uri, settings.registered_model)
     store.prune(settings.keep_versions)
     log.info(

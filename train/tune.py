@@ -1,12 +1,18 @@
 """LightGBM hyperparameter search: Hyperopt TPE (default) or scikit-optimize, each trial scored by
-3-fold stratified cross-validation with early stopping on binary log loss."""
+3-fold stratified cross-validation with early stopping on binary log loss.
+
+Trials run one after the other in this process, or, given a Spark session, in parallel on Spark's
+executors through Hyperopt's `SparkTrials` (README: "Retraining on Spark")."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -120,8 +126,20 @@ def tune(
     on_trial: Callable[[Trial], None] | None = None,
     warm_start: Mapping[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    spark: Any = None,
 ) -> TuningResult:
-    """Run `settings.max_evals` trials; `warm_start` (e.g. the serving model's params) is tried first."""
+    """Run `settings.max_evals` trials; `warm_start` (e.g. the serving model's params) is tried first.
+    With a Spark session (`spark`), the trials run on its executors (Hyperopt only)."""
+    warm = clean_params(warm_start) if warm_start else None
+    if spark is not None:
+        if settings.hyper != "hyperopt":
+            raise ValueError(f"trials run on Spark with hyperopt only, not {settings.hyper}")
+        on_spark = _search_hyperopt_on_spark(matrix, labels, settings, spark, warm, should_stop or (lambda: False))
+        for trial in on_spark:
+            _log_trial(trial)
+            if on_trial is not None:
+                on_trial(trial)
+        return TuningResult(min(on_spark, key=lambda t: t.cv_logloss), tuple(on_spark), "hyperopt")
     dataset = make_dataset(matrix, labels)
     trials: list[Trial] = []
     show_progress = sys.stderr.isatty()
@@ -139,18 +157,11 @@ def tune(
         trials.append(trial)
         progress.update(1)
         progress.set_postfix(best_logloss=f"{min(t.cv_logloss for t in trials):.5f}")
-        log.info(
-            "trial done number=%s cv_logloss=%.5f best_iteration=%s seconds=%.1f",
-            trial.number,
-            loss,
-            best_iteration,
-            trial.seconds,
-        )
+        _log_trial(trial)
         if on_trial is not None:
             on_trial(trial)
         return loss
 
-    warm = clean_params(warm_start) if warm_start else None
     library = "skopt" if settings.hyper in ("skopt", "hyperparameterhunter") else "hyperopt"
     if settings.hyper == "hyperparameterhunter":
         log.warning(
@@ -168,8 +179,18 @@ def tune(
     return TuningResult(best, tuple(trials), library)
 
 
-def _search_hyperopt(objective: Callable, settings: TuningSettings, warm: dict | None) -> None:
-    from hyperopt import Trials, fmin, hp, tpe
+def _log_trial(trial: Trial) -> None:
+    log.info(
+        "trial done number=%s cv_logloss=%.5f best_iteration=%s seconds=%.1f",
+        trial.number,
+        trial.cv_logloss,
+        trial.best_iteration,
+        trial.seconds,
+    )
+
+
+def _hyperopt_space() -> dict[str, Any]:
+    from hyperopt import hp
 
     space = {}
     for d in SEARCH_SPACE:
@@ -179,6 +200,13 @@ def _search_hyperopt(objective: Callable, settings: TuningSettings, warm: dict |
             space[d.name] = hp.quniform(d.name, d.low, d.high, 1)
         else:
             space[d.name] = hp.uniform(d.name, d.low, d.high)
+    return space
+
+
+def _search_hyperopt(objective: Callable, settings: TuningSettings, warm: dict | None) -> None:
+    from hyperopt import Trials, fmin, tpe
+
+    space = _hyperopt_space()
     if warm and settings.max_evals == 1:
         objective(warm)
         return
@@ -194,6 +222,109 @@ def _search_hyperopt(objective: Callable, settings: TuningSettings, warm: dict |
         points_to_evaluate=[warm] if warm else None,
         show_progressbar=False,
     )
+
+
+# On an executor: the Dataset of the broadcast training data, built once per Python worker and kept
+# for the next trial that worker runs (keyed by tuning run, so a new retrain never sees an old one).
+_executor_datasets: dict[str, lgb.Dataset] = {}
+
+
+def trial_on_executor(data_key: str, data: Any, threads: int, seed: int, raw_params: Mapping[str, Any]) -> dict:
+    """One trial as a Spark task: `data` is the broadcast (matrix, labels). Returns Hyperopt's result
+    dictionary with what the driver needs to record the trial."""
+    dataset = _executor_datasets.get(data_key)
+    if dataset is None:
+        _executor_datasets.clear()
+        matrix, labels = data.value
+        dataset = _executor_datasets[data_key] = make_dataset(matrix, labels)
+    params = clean_params(raw_params)
+    started = time.perf_counter()
+    loss, best_iteration = cross_validate(params, dataset, threads, seed)
+    return {
+        "loss": loss,
+        "status": "ok",
+        "params": params,
+        "best_iteration": best_iteration,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _search_hyperopt_on_spark(
+    matrix: np.ndarray,
+    labels: np.ndarray,
+    settings: TuningSettings,
+    session: Any,
+    warm: dict | None,
+    should_stop: Callable[[], bool],
+) -> list[Trial]:
+    """`settings.max_evals` trials (the warm start first) as Spark tasks, `settings.spark.parallelism`
+    at a time. The training data reaches each executor once, as a broadcast; the trial function
+    carries only its key."""
+    from hyperopt import STATUS_OK, SparkTrials, fmin, tpe
+    from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
+    from hyperopt.fmin import generate_trials_to_calculate
+
+    context = session.sparkContext
+    data = context.broadcast((matrix, labels))
+    # One core per task (spark.task.cpus): "all cores" would have parallel trials fight for them.
+    threads = settings.threads if settings.threads > 0 else 1
+    objective = functools.partial(trial_on_executor, uuid.uuid4().hex, data, threads, settings.seed)
+    trials = SparkTrials(parallelism=settings.spark.parallelism or None, spark_session=session)
+    if warm:
+        # SparkTrials does not take points_to_evaluate; a queued trial document is the same thing.
+        trials.insert_trial_docs(generate_trials_to_calculate([warm])._dynamic_trials)
+        trials.refresh()
+    finished = threading.Event()
+    watcher = threading.Thread(
+        target=_cancel_on_stop, args=(trials, context, should_stop, finished), name="spark-trials-stop", daemon=True
+    )
+    watcher.start()
+    log.info(
+        "tuning on spark trials=%s parallelism=%s threads_per_trial=%s rows=%s",
+        settings.max_evals,
+        trials.parallelism,
+        threads,
+        len(labels),
+    )
+    try:
+        fmin(
+            objective,
+            _hyperopt_space(),
+            algo=tpe.suggest,
+            max_evals=settings.max_evals,
+            trials=trials,
+            rstate=np.random.default_rng(settings.seed),
+            show_progressbar=False,
+            return_argmin=False,
+        )
+    finally:
+        finished.set()
+        watcher.join()
+        data.destroy()
+    if should_stop():
+        raise StopRequested("stop requested: tuning on Spark cancelled")
+    for failed in (t for t in trials.trials if t["state"] == JOB_STATE_ERROR):
+        log.warning("trial failed on spark number=%s error=%s", failed["tid"], failed["misc"].get("error"))
+    done = sorted(
+        (t for t in trials.trials if t["state"] == JOB_STATE_DONE and t["result"].get("status") == STATUS_OK),
+        key=lambda t: t["tid"],
+    )
+    if not done:
+        raise RuntimeError(f"every trial failed on Spark ({len(trials.trials)} tried); see logs/spark-*.log")
+    results = [(t["tid"], t["result"]) for t in done]
+    return [Trial(tid, r["params"], r["loss"], r["best_iteration"], r["seconds"]) for tid, r in results]
+
+
+def _cancel_on_stop(trials: Any, context: Any, should_stop: Callable[[], bool], finished: threading.Event) -> None:
+    """Stop a Spark search as soon as the service is asked to stop, not after the running trials:
+    fmin ends once the SparkTrials is cancelled, and the trials' Spark jobs are cancelled."""
+    while not finished.wait(0.5):
+        if should_stop():
+            # The flag SparkTrials' own timeout sets; fmin checks it between its polls.
+            trials._fmin_cancelled = True
+            trials._fmin_cancelled_reason = "stop requested"
+            context.cancelAllJobs()
+            return
 
 
 def _search_skopt(objective: Callable, settings: TuningSettings, warm: dict | None) -> None:

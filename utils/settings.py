@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -83,11 +84,22 @@ class CommonSettings:
 
 
 @dataclass(frozen=True)
+class SparkSettings:
+    """Where Hyperopt's trials run (README: "Retraining on Spark"). No master: in this process."""
+
+    master: str | None = None  # "local[2]", "spark://host:7077", "yarn", ...
+    parallelism: int = 0  # trials at once; 0: the cluster's task slots
+    python: str = sys.executable  # the interpreter executors start (same path on every worker)
+    log_dir: Path = PROJECT_ROOT / "logs"  # Spark's own output: logs/spark-<service>.log
+
+
+@dataclass(frozen=True)
 class TuningSettings:
     hyper: str = "hyperopt"
     max_evals: int = 50
-    threads: int = 0  # 0 lets LightGBM use every core
+    threads: int = 0  # 0 lets LightGBM use every core (one per trial on Spark)
     seed: int = 42
+    spark: SparkSettings = SparkSettings()
 
 
 # The first model gets a thorough search on every core; a retrain a shorter one on one thread, so
@@ -229,6 +241,8 @@ def read_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "log_format": env.get("LOG_FORMAT", "text"),
         "topic_prefix": env.get("PIPELINE_TOPIC_PREFIX", ""),
         "model_events_topic": env.get("PIPELINE_MODEL_EVENTS_TOPIC"),
+        "spark_master": env.get("SPARK_MASTER") or None,
+        "pyspark_python": env.get("PYSPARK_PYTHON") or sys.executable,
     }
 
 
@@ -293,7 +307,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str]
     )
 
 
-def add_tuning_arguments(parser: argparse.ArgumentParser, defaults: TuningSettings) -> None:
+def add_tuning_arguments(
+    parser: argparse.ArgumentParser, defaults: TuningSettings, env: Mapping[str, str] | None = None
+) -> None:
+    values = read_environment(env)
     parser.add_argument(
         "--hyper",
         default=defaults.hyper,
@@ -303,6 +320,24 @@ def add_tuning_arguments(parser: argparse.ArgumentParser, defaults: TuningSettin
     parser.add_argument("--max-evals", type=positive_int, default=defaults.max_evals, help="tuning trials")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="LightGBM threads (0: all cores)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the search and of LightGBM")
+    spark = parser.add_argument_group("Spark")
+    spark.add_argument(
+        "--spark-master",
+        default=values["spark_master"],
+        help="run the trials on Spark (hyperopt.SparkTrials): local[2], spark://host:7077, yarn... "
+        "(env SPARK_MASTER; default: in this process)",
+    )
+    spark.add_argument(
+        "--parallelism",
+        type=nonnegative_int,
+        default=defaults.spark.parallelism,
+        help="trials at once on Spark (0: the cluster's task slots)",
+    )
+    spark.add_argument(
+        "--pyspark-python",
+        default=values["pyspark_python"],
+        help="Python interpreter of the executors (env PYSPARK_PYTHON; default: this one)",
+    )
 
 
 def add_registry_arguments(parser: argparse.ArgumentParser, experiment: bool = True) -> None:
@@ -355,6 +390,13 @@ def fraction(text: str) -> float:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -391,4 +433,10 @@ def common_from_args(args: argparse.Namespace) -> CommonSettings:
 
 
 def tuning_from_args(args: argparse.Namespace) -> TuningSettings:
-    return TuningSettings(hyper=args.hyper, max_evals=args.max_evals, threads=args.threads, seed=args.seed)
+    return TuningSettings(
+        hyper=args.hyper,
+        max_evals=args.max_evals,
+        threads=args.threads,
+        seed=args.seed,
+        spark=SparkSettings(master=args.spark_master, parallelism=args.parallelism, python=args.pyspark_python),
+    )

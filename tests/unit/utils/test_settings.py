@@ -1,9 +1,17 @@
 import argparse
+import sys
 
 import pytest
 
 from utils.kafka.kafka_python import client_config
-from utils.settings import KafkaSettings, add_common_arguments, common_from_args
+from utils.settings import (
+    RETRAIN_TUNING,
+    KafkaSettings,
+    add_common_arguments,
+    add_tuning_arguments,
+    common_from_args,
+    tuning_from_args,
+)
 
 
 def parse(argv, env):
@@ -55,3 +63,41 @@ def test_tracking_uri_default_is_a_local_sqlite_file():
 )
 def test_model_events_share_the_retrain_topic_unless_told(argv, env, expected):
     assert parse(argv, env).topics.model_events == expected
+
+
+def parse_tuning(argv, env):
+    parser = argparse.ArgumentParser()
+    add_tuning_arguments(parser, RETRAIN_TUNING, env)
+    return tuning_from_args(parser.parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    "argv, env, master, parallelism",
+    [
+        ([], {}, None, 0),
+        ([], {"SPARK_MASTER": ""}, None, 0),
+        ([], {"SPARK_MASTER": "local[2]"}, "local[2]", 0),
+        (["--spark-master", "spark://h:7077", "--parallelism", "8"], {"SPARK_MASTER": "local[2]"}, "spark://h:7077", 8),
+    ],
+)
+def test_spark_master_from_flag_or_environment(argv, env, master, parallelism):
+    tuning = parse_tuning(argv, env)
+    assert (tuning.spark.master, tuning.spark.parallelism) == (master, parallelism)
+    assert (tuning.max_evals, tuning.threads) == (RETRAIN_TUNING.max_evals, RETRAIN_TUNING.threads)
+
+
+@pytest.mark.parametrize(
+    "argv, env, expected",
+    [
+        ([], {}, sys.executable),
+        ([], {"PYSPARK_PYTHON": "/opt/env/bin/python"}, "/opt/env/bin/python"),
+        (["--pyspark-python", "/flag/python"], {"PYSPARK_PYTHON": "/opt/env/bin/python"}, "/flag/python"),
+    ],
+)
+def test_executor_python_from_flag_or_environment(argv, env, expected):
+    assert parse_tuning(argv, env).spark.python == expected
+
+
+def test_negative_parallelism_is_refused():
+    with pytest.raises(SystemExit):
+        parse_tuning(["--parallelism", "-1"], {})
