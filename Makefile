@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help venv kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback benchmark benchmark-quick mlflow-ui clean
+.PHONY: help venv venv-spark kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback benchmark benchmark-quick benchmark-retrain mlflow-ui clean
 
 help:
 	@echo "make demo        set up everything and run the whole pipeline (about 5 minutes)"
@@ -15,12 +15,21 @@ help:
 	@echo "make mlflow-ui   browse runs and registered models at http://127.0.0.1:5000"
 	@echo "make benchmark   end-to-end throughput/latency benchmark (benchmark-quick: 2 minutes)"
 	@echo "make lint        ruff check, ruff format --check, mypy (make test runs it first)"
+	@echo "make venv-spark  add pyspark, for --spark-master (make test installs it)"
+	@echo "make benchmark-retrain  one retrain against the observations log size, in-process and on Spark"
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# Optional: Spark for the trainer's trials (--spark-master). A large wheel, so `make demo` skips it.
+venv-spark: $(VENV)/.installed-spark
+
+$(VENV)/.installed-spark: requirements-spark.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-spark.txt
 	touch $@
 
 kafka-up:
@@ -38,7 +47,7 @@ initialize: venv
 demo: venv
 	bash scripts/demo.sh
 
-test: venv
+test: venv venv-spark
 	bash scripts/test.sh
 
 test-unit: venv
@@ -58,6 +67,9 @@ benchmark: venv
 
 benchmark-quick: venv
 	$(PY) -m benchmarks.pipeline --quick
+
+benchmark-retrain: venv venv-spark
+	$(PY) -m benchmarks.retrain
 
 mlflow-ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
