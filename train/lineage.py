@@ -4,6 +4,7 @@ logs, so services that never train do not load MLflow."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,8 +74,13 @@ def log_training_inputs(inputs: Sequence[TrainingInput]) -> None:
     """Log each input of the active run with context "training"."""
     for item in inputs:
         digest = item.digest[:DIGEST_LENGTH] if item.digest else None
-        dataset = from_pandas(item.frame, source=item.source, targets="label", name=item.name, digest=digest)
-        mlflow.log_input(dataset, context="training")
+        with warnings.catch_warnings():
+            # Advice for model signatures and the choice between two identical local-file sources:
+            # neither applies to a dataset record, and they would print on every retrain.
+            warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways", category=UserWarning)
+            dataset = from_pandas(item.frame, source=item.source, targets="label", name=item.name, digest=digest)
+            mlflow.log_input(dataset, context="training")
 
 
 def adult_data_input(frame: pd.DataFrame) -> TrainingInput:
