@@ -40,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_settings(argv: list[str]) -> InitializeSettings:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     return InitializeSettings(
         common=common_from_args(args),
-        tuning=tuning_from_args(args),
+        tuning=tuning_from_args(args, parser),
         download=args.download,
         experiment=args.experiment,
         registered_model=args.registered_model,

@@ -52,10 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_settings(argv: list[str]) -> TrainerSettings:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     return TrainerSettings(
         common=common_from_args(args),
-        tuning=tuning_from_args(args),
+        tuning=tuning_from_args(args, parser),
         rollout=rollout_from_args(args),
         group_id=args.group_id,
         promotion_tolerance=args.promotion_tolerance,

@@ -269,7 +269,9 @@ def _search_hyperopt_on_spark(
     # One core per task (spark.task.cpus): "all cores" would have parallel trials fight for them.
     threads = settings.threads if settings.threads > 0 else 1
     objective = functools.partial(trial_on_executor, uuid.uuid4().hex, data, threads, settings.seed)
-    trials = SparkTrials(parallelism=settings.spark.parallelism or None, spark_session=session)
+    # 0 means the cluster's task slots; said explicitly, SparkTrials does not warn about it.
+    parallelism = settings.spark.parallelism or context.defaultParallelism
+    trials = SparkTrials(parallelism=parallelism, spark_session=session)
     if warm:
         # SparkTrials does not take points_to_evaluate; a queued trial document is the same thing.
         trials.insert_trial_docs(generate_trials_to_calculate([warm])._dynamic_trials)

@@ -432,7 +432,10 @@ def common_from_args(args: argparse.Namespace) -> CommonSettings:
     )
 
 
-def tuning_from_args(args: argparse.Namespace) -> TuningSettings:
+def tuning_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TuningSettings:
+    """The tuning settings of parsed flags; a usage error (exit 2) for a search Spark cannot run."""
+    if args.spark_master and args.hyper != "hyperopt":
+        parser.error(f"--spark-master runs hyperopt trials only, not --hyper {args.hyper}")
     return TuningSettings(
         hyper=args.hyper,
         max_evals=args.max_evals,

@@ -68,7 +68,7 @@ def test_model_events_share_the_retrain_topic_unless_told(argv, env, expected):
 def parse_tuning(argv, env):
     parser = argparse.ArgumentParser()
     add_tuning_arguments(parser, RETRAIN_TUNING, env)
-    return tuning_from_args(parser.parse_args(argv))
+    return tuning_from_args(parser.parse_args(argv), parser)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +96,25 @@ def test_spark_master_from_flag_or_environment(argv, env, master, parallelism):
 )
 def test_executor_python_from_flag_or_environment(argv, env, expected):
     assert parse_tuning(argv, env).spark.python == expected
+
+
+@pytest.mark.parametrize(
+    "argv, env, refused",
+    [
+        (["--hyper", "skopt", "--spark-master", "local[2]"], {}, True),
+        (["--hyper", "hyperparameterhunter"], {"SPARK_MASTER": "local[2]"}, True),
+        (["--hyper", "skopt"], {}, False),
+        (["--hyper", "hyperopt", "--spark-master", "local[2]"], {}, False),
+    ],
+)
+def test_only_hyperopt_is_accepted_with_a_spark_master(argv, env, refused, capsys):
+    if refused:
+        with pytest.raises(SystemExit) as stopped:
+            parse_tuning(argv, env)
+        assert stopped.value.code == 2
+        assert "--spark-master runs hyperopt trials only" in capsys.readouterr().err
+    else:
+        assert parse_tuning(argv, env).hyper == argv[1]
 
 
 def test_negative_parallelism_is_refused():
