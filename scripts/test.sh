@@ -3,9 +3,10 @@
 # `make lint` (ruff check, ruff format --check, mypy) and the whole test suite (unit, contract,
 # integration), then stop the broker if this script started it.
 #
-# The slowest group, the MLflow tracking-server tests (mostly waiting out outages they cause), runs
-# in a second pytest process beside the rest, with its own temporary folders; its output is printed
-# after the main run's. Both must pass.
+# The slowest group, the MLflow tracking-server tests (mostly waiting out outages they cause) and
+# the Spark tests (a JVM start-up and a standalone cluster), runs in a second pytest process beside
+# the rest, with its own temporary folders; its output is printed after the main run's. Both must
+# pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/broker_env.sh
@@ -20,23 +21,23 @@ trap stop_broker EXIT
 
 make --no-print-directory lint
 
-SLOW_GROUP=tests/integration/test_tracking_server.py
+SLOW_GROUP=(tests/integration/test_tracking_server.py tests/integration/test_spark.py)
 mkdir -p logs
-slow_log=logs/test-tracking-server.log
+slow_log=logs/test-slow-group.log
 slow_tmp=$(mktemp -d /tmp/pipeline-tests-slow-XXXXXX)
-.venv/bin/python -m pytest "$SLOW_GROUP" -p no:cacheprovider --basetemp="$slow_tmp" --durations=10 "$@" \
+.venv/bin/python -m pytest "${SLOW_GROUP[@]}" -p no:cacheprovider --basetemp="$slow_tmp" --durations=10 "$@" \
   >"$slow_log" 2>&1 &
 slow_pid=$!
 
 main_status=0
-.venv/bin/python -m pytest tests --ignore="$SLOW_GROUP" --durations=40 "$@" || main_status=$?
+.venv/bin/python -m pytest tests "${SLOW_GROUP[@]/#/--ignore=}" --durations=40 "$@" || main_status=$?
 
 slow_status=0
 wait "$slow_pid" || slow_status=$?
-echo "=== $SLOW_GROUP (run beside the rest; full log: $slow_log) ==="
+echo "=== ${SLOW_GROUP[*]} (run beside the rest; full log: $slow_log) ==="
 tail -n 40 "$slow_log"
 rm -rf "$slow_tmp"
 if [[ $main_status != 0 || $slow_status != 0 ]]; then
-  echo "FAILED: main run exit $main_status, $SLOW_GROUP exit $slow_status" >&2
+  echo "FAILED: main run exit $main_status, slow group exit $slow_status" >&2
   exit 1
 fi
