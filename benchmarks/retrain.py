@@ -65,7 +65,15 @@ def main() -> None:
     parser.add_argument("--modes", default=DEFAULT_MODES, help=f"{IN_PROCESS} and/or Spark masters")
     parser.add_argument("--max-evals", type=int, default=RETRAIN_TUNING.max_evals, help="trials per retrain")
     parser.add_argument("--quick", action="store_true", help="sizes 0,20000 and 3 trials")
+    parser.add_argument(
+        "--combine", nargs="+", type=Path, metavar="RESULTS", help="merge earlier results files (no runs)"
+    )
     args = parser.parse_args()
+    if args.combine:
+        combined = combine([json.loads(path.read_text()) for path in args.combine], [p.name for p in args.combine])
+        write_results(combined, time.strftime("%Y%m%d-%H%M%S"))
+        print("\n".join(describe_run(run) for run in combined["runs"]))
+        return
     sizes = [0, 20_000] if args.quick else [int(size) for size in args.sizes.split(",")]
     max_evals = 3 if args.quick else args.max_evals
     modes = args.modes.split(",")
@@ -97,6 +105,22 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print("\n".join(describe_run(run) for run in report["runs"]))
     print(f"results: {RESULTS / f'retrain-{stamp}.json'}, chart: {RESULTS / 'retrain-latest.png'}")
+
+
+def combine(reports: list[dict], names: list[str]) -> dict:
+    """One report of several runs of this benchmark (same machine, same settings), e.g. a long
+    benchmark done in two sittings; a later file's run replaces an earlier one of the same mode and size."""
+    if len({(r["plan"]["max_evals"], r["plan"]["threads"]) for r in reports}) != 1:
+        raise SystemExit("results with different trial budgets or threads do not combine")
+    runs = {(run["mode"], run["observations"]): run for report in reports for run in report["runs"]}
+    plan = {
+        **reports[-1]["plan"],
+        "sizes": sorted({size for _, size in runs}),
+        "modes": list(dict.fromkeys(mode for mode, _ in runs)),
+        "combined_from": names,
+    }
+    ordered = sorted(runs.values(), key=lambda run: (run["observations"], run["mode"]))
+    return {"machine": reports[-1]["machine"], "plan": plan, "runs": ordered}
 
 
 def base_store(root: Path, tracking_uri: str) -> Path:
@@ -255,20 +279,26 @@ class PeakMemory:
         root = psutil.Process(pid)
         while not self._done.wait(interval_s):
             try:
-                children = [child for child in root.children(recursive=True) if not _is_build(child)]
-                sizes = [process.memory_info().rss for process in (root, *children)]
+                trainer = root.memory_info().rss
+                children = root.children(recursive=True)
             except psutil.Error:
-                continue  # a child ended between listing and reading it
-            self.trainer_mib = max(self.trainer_mib, round(sizes[0] / 2**20, 1))
-            self.tree_mib = max(self.tree_mib, round(sum(sizes) / 2**20, 1))
+                return  # the trainer has ended
+            # Each child on its own: one that ends (or lingers as a zombie) must not void the sample.
+            tree = trainer + sum(_rss(child) for child in children)
+            self.trainer_mib = max(self.trainer_mib, round(trainer / 2**20, 1))
+            self.tree_mib = max(self.tree_mib, round(tree / 2**20, 1))
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
 
 
-def _is_build(process: psutil.Process) -> bool:
-    return "utils.compiled" in process.cmdline()
+def _rss(process: psutil.Process) -> int:
+    """A child's resident set; 0 for the compiled-form build and for a process gone meanwhile."""
+    try:
+        return 0 if "utils.compiled" in process.cmdline() else process.memory_info().rss
+    except psutil.Error:
+        return 0
 
 
 def stop_group(process: subprocess.Popen) -> None:
