@@ -348,7 +348,13 @@ def draw(report: dict, path: Path) -> None:
             linestyle="--",
             label=f"{mode}: trials",
         )
-        memory_axis.plot(counts, [r["peak_rss_mib"]["process_tree"] for r in runs], marker="o", label=mode)
+        sampled = [r for r in runs if r["peak_rss_mib"]["process_tree"] > 0]  # 0: not sampled
+        memory_axis.plot(
+            [r["observations"] for r in sampled],
+            [r["peak_rss_mib"]["process_tree"] for r in sampled],
+            marker="o",
+            label=mode,
+        )
     time_axis.set(
         xlabel="labelled observations in the retrain", ylabel="minutes", title="One retrain (request -> announced)"
     )
