@@ -39,6 +39,7 @@ import pandas as pd
 import psutil
 
 from benchmarks.pipeline import describe_machine
+from train.rollout import observations_end
 from utils.data import frame_to_records, load_train
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.interface import ConsumerOptions, Partition, ProducerOptions
@@ -162,12 +163,7 @@ def write_observations(kafka: KafkaSettings, topic: str, store_root: Path, count
             producer.flush(120)
     finally:
         producer.close(timeout_s=30)
-    consumer = create_consumer(kafka, ConsumerOptions("bench-retrain-end"))
-    try:
-        partition = Partition(topic, 0)
-        return consumer.end_offsets([partition])[partition]
-    finally:
-        consumer.close()
+    return observations_end(kafka, topic, "bench-retrain-end")
 
 
 def retrain_once(
