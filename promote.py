@@ -1,28 +1,71 @@
-"""Promote the challenger of the rollout in progress now: every predictor serves it."""
+"""Promote the challenger of the rollout in progress now, before its trial ends: every predictor serves it."""
 
 from __future__ import annotations
 
-import argparse
+import logging
 import sys
+import threading
 
-from train.promote import run
-from utils.service import run_service
-from utils.settings import PromoteSettings, add_common_arguments, add_registry_arguments, common_from_args
+from train.judgement import PairedFigures, paired_figures
+from train.rollout import PairedTally, Registry, end_trial
+from utils.cli import main
+from utils.kafka.clients import create_producer
+from utils.kafka.interface import KafkaError, ProducerOptions
+from utils.kafka.topics import wait_for_broker
+from utils.messages import ChallengerStarted
+from utils.mlflow_outage import probe
+from utils.model_store import ModelStore, ModelStoreError
+from utils.scoring import load_scorer
+from utils.settings import PromoteSettings
+
+log = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_common_arguments(parser)
-    add_registry_arguments(parser)
-    return parser
+def run(settings: PromoteSettings, stop: threading.Event) -> int:
+    """0 once the promotion is announced; 2 if no rollout is in progress or its challenger cannot serve."""
+    store = ModelStore(settings.common.model_store)
+    record = store.challenger()
+    if record is None:
+        log.error("no rollout in progress: nothing to promote (rollback.py serves any version)")
+        return 2
+    rollout = ChallengerStarted.from_dict(record)
+    try:
+        load_scorer(store, rollout.version)
+    except ModelStoreError as error:
+        log.error("the challenger cannot serve: %s", error)
+        return 2
+    probe(settings.common.tracking_uri)
+    topics = settings.common.topics
+    wait_for_broker(settings.common.kafka, topics, stop, (topics.model_events, topics.observations))
+    figures = tally_so_far(settings, rollout)
+    labelled = figures.labelled if figures is not None else 0
+    reason = f"an operator promoted it after {labelled} paired labelled requests"
+    registry = Registry(settings.common.tracking_uri, settings.registered_model)
+    producer = create_producer(settings.common.kafka, ProducerOptions("promote"))
+    try:
+        end_trial(store, rollout, True, "operator", reason, figures, registry, producer, topics, stop)
+    finally:
+        producer.close(timeout_s=10)
+    log.info("challenger promoted version=%s paired_labelled=%s", rollout.version, labelled)
+    return 0
 
 
-def parse_settings(argv: list[str]) -> PromoteSettings:
-    args = build_parser().parse_args(argv)
-    return PromoteSettings(
-        common=common_from_args(args), registered_model=args.registered_model, experiment=args.experiment
-    )
+def tally_so_far(settings: PromoteSettings, rollout: ChallengerStarted) -> PairedFigures | None:
+    """The live figures at the time of the decision, for the record (None if they cannot be had)."""
+    try:
+        tally = PairedTally(settings.common.kafka, settings.common.topics.observations, rollout, "promote-tally")
+        try:
+            tally.catch_up()
+            labels, champion, challenger = tally.arrays()
+        finally:
+            tally.close()
+    except KafkaError as error:
+        log.warning("live figures not read, promoting without them error=%r", error)
+        return None
+    if len(labels) < 2 or labels.min() == labels.max():
+        return None
+    return paired_figures(labels, champion, challenger, confidence=0.95)
 
 
 if __name__ == "__main__":
-    sys.exit(run_service("promote", run, parse_settings(sys.argv[1:])))
+    sys.exit(main("promote", PromoteSettings, run, __doc__))

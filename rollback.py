@@ -3,33 +3,67 @@ Without a version, during a rollout: reject the challenger, the champion serves 
 
 from __future__ import annotations
 
-import argparse
+import logging
+import socket
 import sys
+import threading
 
-from train.rollback import run
-from utils.service import run_service
-from utils.settings import RollbackSettings, add_common_arguments, add_registry_arguments, common_from_args
+from train.promotion import make_current
+from train.rollout import Registry, end_trial
+from train.tracking import record_rollback
+from utils.cli import main
+from utils.kafka.clients import create_producer
+from utils.kafka.health import flush_or_wait
+from utils.kafka.interface import ProducerOptions
+from utils.kafka.topics import wait_for_broker
+from utils.messages import ChallengerStarted, ModelRolledBack, encode
+from utils.mlflow_outage import probe
+from utils.model_store import ModelStore, ModelStoreError
+from utils.scoring import load_scorer
+from utils.settings import RollbackSettings
+
+log = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "version", type=int, nargs="?", help="model version to serve (see models/ or MLflow); none: end the rollout"
-    )
-    add_common_arguments(parser)
-    add_registry_arguments(parser)
-    return parser
-
-
-def parse_settings(argv: list[str]) -> RollbackSettings:
-    args = build_parser().parse_args(argv)
-    return RollbackSettings(
-        common=common_from_args(args),
-        version=args.version,
-        experiment=args.experiment,
-        registered_model=args.registered_model,
-    )
+def run(settings: RollbackSettings, stop: threading.Event) -> int:
+    """0 once the rollback is announced; 2 if the version cannot serve (or, without a version, if no
+    rollout is in progress)."""
+    store = ModelStore(settings.common.model_store)
+    record = store.challenger()
+    rollout = ChallengerStarted.from_dict(record) if record is not None else None
+    previous = store.current_version()
+    version = settings.version if settings.version is not None else previous if rollout is not None else None
+    if version is None:
+        log.error("no rollout in progress: give the version to serve (versions in the store: %s)", store.versions())
+        return 2
+    try:
+        load_scorer(store, version)  # refuse a version that would not serve
+    except ModelStoreError as error:
+        log.error("cannot roll back: %s (versions in the store: %s)", error, store.versions())
+        return 2
+    probe(settings.common.tracking_uri)  # CURRENT and the registry's champion must not disagree: exit 4 first
+    topics = settings.common.topics
+    wait_for_broker(settings.common.kafka, topics, stop, (topics.model_events,))
+    producer = create_producer(settings.common.kafka, ProducerOptions("rollback"))
+    try:
+        if rollout is not None:
+            reason = f"an operator rolled back to version {version}"
+            registry = Registry(settings.common.tracking_uri, settings.registered_model)
+            end_trial(store, rollout, False, "rollback", reason, None, registry, producer, topics, stop)
+        if settings.version is not None:
+            make_current(store, version, settings.common.tracking_uri, settings.registered_model)
+            message = ModelRolledBack(version, previous, f"rollback-{socket.gethostname()}")
+            producer.send(topics.model_events, encode(message.to_dict()))
+            flush_or_wait(producer, stop, "rollback announcement")
+    finally:
+        producer.close(timeout_s=10)
+    try:
+        record_rollback(settings.common.tracking_uri, settings.experiment, previous, version)
+    except Exception as error:  # MLflow is a record here; serving has moved already
+        log.warning("rollback not recorded in MLflow error=%r", error)
+    log.info("rolled back from_version=%s to_version=%s; predictors swap on the announcement", previous, version)
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_service("rollback", run, parse_settings(sys.argv[1:])))
+    sys.exit(main("rollback", RollbackSettings, run, __doc__))

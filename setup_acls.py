@@ -3,42 +3,17 @@ role (app, predictor, trainer) exactly the access it needs."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import threading
 
+from utils.cli import EXIT_CONFIGURATION, main
 from utils.kafka.acls import ROLES, acl_plan
 from utils.kafka.clients import create_admin
 from utils.kafka.topics import wait_for_broker
-from utils.service import run_service
-from utils.settings import (
-    AclSettings,
-    PredictorSettings,
-    TrainerSettings,
-    add_common_arguments,
-    common_from_args,
-    default,
-)
+from utils.settings import AclSettings
 
 log = logging.getLogger("setup_acls")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_common_arguments(parser)
-    parser.add_argument(
-        "--predictor-group", default=default(PredictorSettings, "group_id"), help="consumer group of the predictors"
-    )
-    parser.add_argument(
-        "--trainer-group", default=default(TrainerSettings, "group_id"), help="consumer group of the trainer"
-    )
-    return parser
-
-
-def parse_settings(argv: list[str]) -> AclSettings:
-    args = build_parser().parse_args(argv)
-    return AclSettings(common_from_args(args), args.predictor_group, args.trainer_group)
 
 
 def run(settings: AclSettings, stop: threading.Event) -> int:
@@ -48,7 +23,7 @@ def run(settings: AclSettings, stop: threading.Event) -> int:
         rules = acl_plan(topics, settings.predictor_group, settings.trainer_group)
     except ValueError as error:
         log.error("%s", error)
-        return 2
+        return EXIT_CONFIGURATION
     wait_for_broker(settings.common.kafka, topics, stop)  # creates the topics
     admin = create_admin(settings.common.kafka, "setup-acls")
     try:
@@ -61,4 +36,4 @@ def run(settings: AclSettings, stop: threading.Event) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_service("setup_acls", run, parse_settings(sys.argv[1:])))
+    sys.exit(main("setup_acls", AclSettings, run, __doc__))

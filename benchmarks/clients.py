@@ -28,10 +28,11 @@ import confluent_kafka
 import kafka
 import numpy as np
 
+from utils.cli import settings_from
 from utils.kafka.clients import CLIENTS, create_admin, create_consumer, create_producer
 from utils.kafka.interface import ConsumerOptions, Partition, ProducerOptions, TopicSpec
 from utils.kafka.reading import assign_from_end
-from utils.settings import KafkaSettings, Topics, read_environment
+from utils.settings import KafkaClient, KafkaSettings, Topics
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTITIONS = Topics().partitions()[Topics().app_messages]  # as the predictor's input topic
@@ -42,12 +43,12 @@ CONSUMER_OPTIONS: dict[str, int] = {"max_poll_records": 500}
 WARMUP = 20
 
 
-def make_producer(client: str, kafka_settings: KafkaSettings, **overrides):
+def make_producer(client: KafkaClient, kafka_settings: KafkaSettings, **overrides):
     settings = dataclasses.replace(kafka_settings, client=client)
     return create_producer(settings, ProducerOptions(f"bench-{client}", **{**PRODUCER_OPTIONS, **overrides}))
 
 
-def make_consumer(client: str, kafka_settings: KafkaSettings):
+def make_consumer(client: KafkaClient, kafka_settings: KafkaSettings):
     settings = dataclasses.replace(kafka_settings, client=client)
     return create_consumer(
         settings, ConsumerOptions(f"bench-{client}", max_poll_records=CONSUMER_OPTIONS["max_poll_records"])
@@ -61,7 +62,7 @@ def payloads(count: int, size: int) -> list[bytes]:
     ]
 
 
-def throughput(client: str, kafka_settings: KafkaSettings, topic: str, records: list[bytes]) -> dict:
+def throughput(client: KafkaClient, kafka_settings: KafkaSettings, topic: str, records: list[bytes]) -> dict:
     producer = make_producer(client, kafka_settings, **BULK_OPTIONS)
     producer.send(topic, b"warm-up").result(timeout_s=30)  # connected, topic metadata known: not timed
     started = time.perf_counter()
@@ -92,7 +93,7 @@ def throughput(client: str, kafka_settings: KafkaSettings, topic: str, records: 
     }
 
 
-def echo_latency(client: str, kafka_settings: KafkaSettings, topic: str, samples: int, size: int) -> dict:
+def echo_latency(client: KafkaClient, kafka_settings: KafkaSettings, topic: str, samples: int, size: int) -> dict:
     producer = make_producer(client, kafka_settings)
     consumer = make_consumer(client, kafka_settings)
     assign_from_end(consumer, topic)
@@ -125,7 +126,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=500, help="echo round trips")
     parser.add_argument("--clients", default=",".join(CLIENTS))
     args = parser.parse_args()
-    kafka_settings = KafkaSettings(bootstrap_servers=read_environment()["bootstrap_servers"])
+    kafka_settings = KafkaSettings(bootstrap_servers=settings_from(KafkaSettings).bootstrap_servers)
     records = payloads(args.records, args.size)
     admin = create_admin(kafka_settings, "bench-admin")
     results: dict[str, dict] = {}

@@ -3,25 +3,31 @@ with the predictor's client settings and commit discipline but no ML. Run by ben
 
 from __future__ import annotations
 
-import argparse
 import signal
+import sys
 import threading
+from dataclasses import dataclass
 
+from utils.cli import settings_from
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.interface import ConsumerOptions, ProducerOptions
 from utils.kafka.offsets import commit_offsets
-from utils.settings import add_common_arguments, common_from_args
+from utils.settings import CommonSettings, option
+
+
+@dataclass(frozen=True)
+class EchoSettings:
+    common: CommonSettings = CommonSettings()
+    group_id: str = option("echo", "consumer group")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_common_arguments(parser)
-    parser.add_argument("--group-id", default="echo")
-    common = common_from_args(parser.parse_args())
+    settings = settings_from(EchoSettings, sys.argv[1:], description=__doc__)
+    common = settings.common
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     producer = create_producer(common.kafka, ProducerOptions("echo"))
-    consumer = create_consumer(common.kafka, ConsumerOptions("echo", parser.parse_args().group_id))
+    consumer = create_consumer(common.kafka, ConsumerOptions("echo", settings.group_id))
     consumer.subscribe(common.topics.app_messages)
     print("echo ready", flush=True)
     try:

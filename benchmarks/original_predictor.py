@@ -5,28 +5,33 @@ Run by benchmarks/pipeline.py."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
+import sys
 import threading
+from dataclasses import dataclass
 
 import pandas as pd
 
+from utils.cli import settings_from
 from utils.features import CATEGORICAL_FIELDS, CROSSED_FIELDS, FEATURE_NAMES, NUMERIC_COLUMNS, crossed_name
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.interface import ConsumerOptions, ProducerOptions
 from utils.kafka.offsets import commit_offsets
 from utils.model_store import ModelStore
 from utils.scoring import DECISION_THRESHOLD, load_scorer
-from utils.settings import add_common_arguments, common_from_args
+from utils.settings import CommonSettings, option
+
+
+@dataclass(frozen=True)
+class OriginalSettings:
+    common: CommonSettings = CommonSettings()
+    group_id: str = option("original", "consumer group")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_common_arguments(parser)
-    parser.add_argument("--group-id", default="original")
-    args = parser.parse_args()
-    common = common_from_args(args)
+    settings = settings_from(OriginalSettings, sys.argv[1:], description=__doc__)
+    common = settings.common
     store = ModelStore(common.model_store)
     scorer = load_scorer(store, store.require(store.current_version()))
     ranges, categories = scorer.preprocessor.numeric_ranges, scorer.preprocessor.categories
@@ -34,7 +39,7 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     producer = create_producer(common.kafka, ProducerOptions("original"))
-    consumer = create_consumer(common.kafka, ConsumerOptions("original", args.group_id))
+    consumer = create_consumer(common.kafka, ConsumerOptions("original", settings.group_id))
     consumer.subscribe(common.topics.app_messages)
     print("original ready", flush=True)
     try:

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.loadgen import LoadResult, build_payloads, run_load
+from utils.cli import settings_from
 from utils.compiled import CACHE_DIR, MANIFEST_FILE
 from utils.data import frame_to_records, load_test, split_test
 from utils.kafka.clients import create_producer
@@ -47,7 +48,7 @@ from utils.kafka.interface import ProducerOptions
 from utils.kafka.topics import ensure_topics
 from utils.messages import TrainingCompleted, encode
 from utils.model_store import ModelStore
-from utils.settings import DEFAULT_MODEL_STORE, KafkaSettings, Topics, read_environment
+from utils.settings import CommonSettings, KafkaSettings, Topics
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -88,7 +89,7 @@ def main() -> None:
         plan["latency_rates"] = [int(rate) for rate in args.rates.split(",")]
     if args.latency_seconds:
         plan["latency_seconds"] = args.latency_seconds
-    kafka = KafkaSettings(bootstrap_servers=read_environment()["bootstrap_servers"])
+    kafka = KafkaSettings(bootstrap_servers=settings_from(KafkaSettings).bootstrap_servers)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     store = prepare_store(workdir / "models")
     records = frame_to_records(split_test(load_test())[0])
@@ -131,7 +132,7 @@ def quick_plan() -> dict:
 def prepare_store(root: Path) -> ModelStore:
     """A private copy of the serving model (or a quickly trained one) plus two copies of it as
     versions 2 and 3, for hot-swap tests."""
-    source = ModelStore(Path(read_environment()["model_store"] or DEFAULT_MODEL_STORE))
+    source = ModelStore(settings_from(CommonSettings).model_store)
     current = source.current_version()
     if current is None:
         print("no model in the store: training a small one for the benchmark", flush=True)

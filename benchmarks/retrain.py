@@ -40,6 +40,7 @@ import psutil
 
 from benchmarks.pipeline import describe_machine
 from train.rollout import observations_end
+from utils.cli import settings_from
 from utils.data import frame_to_records, load_train
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.interface import ConsumerOptions, Partition, ProducerOptions
@@ -49,7 +50,7 @@ from utils.messages import TRAINING_COMPLETED, Observation, RetrainRequest, deco
 from utils.model_store import ModelStore
 from utils.schema import FEATURE_FIELDS
 from utils.scoring import load_scorer
-from utils.settings import RETRAIN_TUNING, KafkaSettings, Topics, read_environment
+from utils.settings import RETRAIN_TUNING, KafkaSettings, Topics
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -78,7 +79,7 @@ def main() -> None:
     sizes = [0, 20_000] if args.quick else [int(size) for size in args.sizes.split(",")]
     max_evals = 3 if args.quick else args.max_evals
     modes = args.modes.split(",")
-    kafka = KafkaSettings(bootstrap_servers=read_environment()["bootstrap_servers"], client="confluent")
+    kafka = KafkaSettings(bootstrap_servers=settings_from(KafkaSettings).bootstrap_servers, client="confluent")
     workdir = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
     prefix = f"bench-retrain-{uuid.uuid4().hex[:8]}-"
     topics = Topics().with_prefix(prefix)  # each run has its own control topics, all share observations

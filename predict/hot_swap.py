@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from predict.batch import Challenger
 from predict.compiled_form import CompiledFormRefused
 from utils.messages import CHALLENGER, CHAMPION, ChallengerStarted
+from utils.mlflow_outage import call_when_up
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import Scorer, load_scorer
 from utils.shutdown import StopRequested
-from utils.tracking import call_when_up
 
 log = logging.getLogger(__name__)
 

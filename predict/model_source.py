@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from utils.mlflow_outage import TrackingUnavailable, is_outage
 from utils.model_store import CHAMPION_ALIAS, REGISTRY_ARTIFACT, ModelStore, ModelStoreError
-from utils.tracking import TrackingUnavailable, is_outage
 
 log = logging.getLogger(__name__)
 

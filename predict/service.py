@@ -62,11 +62,11 @@ from utils.messages import (
     serving_version,
 )
 from utils.metrics import serve_metrics
+from utils.mlflow_outage import call_when_up
 from utils.model_store import ModelStore, ModelStoreError
 from utils.schema import MessageError
 from utils.scoring import Scorer, load_scorer
 from utils.settings import PredictorSettings
-from utils.tracking import call_when_up
 
 log = logging.getLogger(__name__)
 

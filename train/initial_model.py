@@ -11,9 +11,9 @@ from train.promotion import make_current
 from train.spark import spark_session
 from train.tracking import Tracker
 from utils.data import load_test, load_train, split_test
+from utils.mlflow_outage import probe
 from utils.model_store import ModelStore
 from utils.settings import InitializeSettings
-from utils.tracking import probe
 
 log = logging.getLogger(__name__)
 

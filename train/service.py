@@ -57,11 +57,11 @@ from utils.kafka.offsets import commit_offsets
 from utils.kafka.topics import wait_for_broker
 from utils.messages import ChallengerStarted, TrainingCompleted, already_announced, encode
 from utils.metrics import serve_metrics
+from utils.mlflow_outage import TrackingUnavailable, call_when_up, is_outage, wait_for_tracking
 from utils.model_store import ModelStore
 from utils.scoring import load_scorer
 from utils.settings import TrainerSettings
 from utils.shutdown import StopRequested
-from utils.tracking import TrackingUnavailable, call_when_up, is_outage, wait_for_tracking
 
 log = logging.getLogger(__name__)
 

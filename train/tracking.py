@@ -84,7 +84,7 @@ def _alias_version(client: Any, registered_model: str) -> str | None:
     try:
         return str(client.get_model_version_by_alias(registered_model, CHAMPION_ALIAS).version)
     except Exception as error:
-        from utils.tracking import is_outage
+        from utils.mlflow_outage import is_outage
 
         if is_outage(error):
             raise

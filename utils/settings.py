@@ -1,18 +1,19 @@
-"""Every default and every environment variable of the pipeline, read in one place.
+"""Every setting of every service, declared once.
 
-Each service gets one frozen settings object. Flags override environment variables, which override
-the defaults below. Nothing here touches the network or the disk.
+Each field that a user may set carries its flag, environment variable, help and (through its type)
+its parser and allowed values: `utils/cli.py` builds each script's argparse parser, reads and checks
+the environment, and writes the docs' configuration tables from these declarations alone. Flags
+override environment variables, which override the defaults written here. A field without an
+`option(...)` is a constant of the code, not a setting. Nothing here touches the network or the disk.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,41 +24,152 @@ DEFAULT_MODEL_STORE = PROJECT_ROOT / "models"
 DEFAULT_EXPERIMENT = "adult-income"
 DEFAULT_REGISTERED_MODEL = "adult-income-lightgbm"
 DEFAULT_KEEP_VERSIONS = 20
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TOPIC_PREFIX_ENV = "PIPELINE_TOPIC_PREFIX"
+MODEL_EVENTS_ENV = "PIPELINE_MODEL_EVENTS_TOPIC"
+
+KafkaClient = Literal["kafka-python", "confluent"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
+SearchLibrary = Literal["hyperopt", "skopt", "hyperparameterhunter"]
+ScorerChoice = Literal["auto", "lightgbm", "compiled"]
+ModelSource = Literal["local", "mlflow"]
+ProcessingGuarantee = Literal["at-least-once", "exactly-once"]
+RolloutMode = Literal["direct", "shadow", "canary"]
+
+
+class SettingsError(ValueError):
+    """Settings that cannot work together; the entry script says why in one line and exits 2."""
+
+
+# --- Value parsers: text (a flag or an environment variable) -> value, or ValueError saying why. ---
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be >= 1, got {value}")
+    return value
+
+
+def nonnegative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"must be in (0, 1], got {value}")
+    return value
+
+
+def resolved_path(text: str) -> Path:
+    return Path(text).expanduser().resolve()
+
+
+PositiveInt = Annotated[int, positive]
+NonNegativeInt = Annotated[int, nonnegative]
+Fraction = Annotated[float, fraction]
+ResolvedPath = Annotated[Path, resolved_path]
+
+
+@dataclass(frozen=True)
+class Option:
+    """How users set one field. `flag` None: `--<field name with dashes>`; `cli=False`: only from
+    the environment; `default_from(env)`: a default that depends on the environment (topic names
+    and their prefix)."""
+
+    help: str
+    flag: str | None = None
+    env: str | None = None
+    aliases: tuple[str, ...] = ()
+    cli: bool = True
+    positional: bool = False
+    upper: bool = False  # the value is upper-cased before it is checked (log levels)
+    default_from: Callable[[Mapping[str, str]], Any] | None = None
+    env_note: str = ""  # for the docs, when the environment enters through `default_from`
+
+
+OPTION = "option"
+
+
+def option(default: Any, help: str, **how: Any) -> Any:
+    """A field users may set (see `Option` for `how`)."""
+    return field(default=default, metadata={OPTION: Option(help, **how)})
+
+
+# --- Kafka ---
+
+
+def _prefixed(name: str) -> Callable[[Mapping[str, str]], str]:
+    return lambda env: env.get(TOPIC_PREFIX_ENV, "") + name
+
+
+def _model_events_default(env: Mapping[str, str]) -> str:
+    named = env.get(MODEL_EVENTS_ENV, "")
+    return env.get(TOPIC_PREFIX_ENV, "") + named if named else ""
+
+
+def _topic(name: str, flag: str, help: str) -> Any:
+    return option(name, help, flag=flag, default_from=_prefixed(name), env_note=f"{TOPIC_PREFIX_ENV} + `{name}`")
 
 
 @dataclass(frozen=True)
 class KafkaSettings:
     """How to reach the cluster. The password never appears in repr() or logs."""
 
-    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    client: str = "kafka-python"  # or "confluent": librdkafka (utils/kafka/confluent.py)
+    bootstrap_servers: str = option(DEFAULT_BOOTSTRAP_SERVERS, "comma-separated brokers", env="KAFKA_BOOTSTRAP_SERVERS")
+    security_protocol: SecurityProtocol = option(
+        "PLAINTEXT", "how to talk to the brokers", env="KAFKA_SECURITY_PROTOCOL"
+    )
+    sasl_mechanism: SaslMechanism | None = option(None, "SASL mechanism", env="KAFKA_SASL_MECHANISM")
+    sasl_username: str | None = option(None, "SASL user", env="KAFKA_SASL_USERNAME")
+    sasl_password: str | None = field(
+        default=None,
+        repr=False,
+        metadata={
+            OPTION: Option("SASL password; prefer the environment: flags show up in `ps`", env="KAFKA_SASL_PASSWORD")
+        },
+    )
+    ssl_cafile: str | None = option(None, "CA certificate(s) to trust (PEM)", env="KAFKA_SSL_CAFILE")
+    ssl_certfile: str | None = option(None, "client certificate (PEM), for mutual TLS", env="KAFKA_SSL_CERTFILE")
+    ssl_keyfile: str | None = option(None, "client key (PEM), for mutual TLS", env="KAFKA_SSL_KEYFILE")
+    client: KafkaClient = option(
+        "kafka-python", "Kafka client library for producing and consuming", flag="--kafka-client", env="KAFKA_CLIENT"
+    )
 
 
 @dataclass(frozen=True)
 class Topics:
-    """Topic names; tests give each run its own by passing a prefix.
+    """Topic names; tests give each run its own through PIPELINE_TOPIC_PREFIX.
 
-    `retrain` carries what predictors say (retrain requests, refused models), `model_events` what
-    the trainer and operators say (a new version, a rollback). By default both are one topic, as in
-    the original; with ACLs they are two, so that the broker can enforce who may say what."""
+    `retrain` carries what predictors say (retrain requests, refused models), `model_events` what the
+    trainer and operators say (a new version, a rollout, a rollback). By default both are one topic,
+    as in the original; with ACLs they are two, so that the broker can enforce who may say what."""
 
-    app_messages: str = "app_messages"
-    predictions: str = "predictions"
-    retrain: str = "retrain_topic"
-    observations: str = "observations"
-    dead_letter: str = "app_messages_dlq"
-    model_events: str = "retrain_topic"
+    app_messages: str = _topic("app_messages", "--app-topic", "requests from the app")
+    predictions: str = _topic("predictions", "--predictions-topic", "answers to the app")
+    retrain: str = _topic("retrain_topic", "--retrain-topic", "what predictors say: retrain requests, refused models")
+    observations: str = _topic("observations", "--observations-topic", "labelled requests, the retraining data")
+    dead_letter: str = _topic("app_messages_dlq", "--dlq-topic", "records that cannot be answered")
+    model_events: str = option(
+        "",
+        "what the trainer and operators say: new versions, rollouts, rollbacks (empty: the retrain topic)",
+        flag="--model-events-topic",
+        default_from=_model_events_default,
+        env_note=f"{TOPIC_PREFIX_ENV} + {MODEL_EVENTS_ENV}",
+    )
+
+    def __post_init__(self) -> None:
+        if not self.model_events:
+            object.__setattr__(self, "model_events", self.retrain)
 
     def partitions(self) -> dict[str, int]:
-        """Partition count of each topic. Observations and control messages stay on one partition
+        """Partition count of each topic. Observations and both event topics stay on one partition
         so that their offsets are a global, ordered count (retrains every N observations of the
         whole consumer group, not N per predictor)."""
         return {
@@ -70,36 +182,68 @@ class Topics:
         }
 
     def with_prefix(self, prefix: str) -> Topics:
-        return Topics(**{name: prefix + value for name, value in asdict(self).items()})
+        return Topics(
+            app_messages=prefix + self.app_messages,
+            predictions=prefix + self.predictions,
+            retrain=prefix + self.retrain,
+            observations=prefix + self.observations,
+            dead_letter=prefix + self.dead_letter,
+            model_events=prefix + self.model_events,
+        )
 
 
 @dataclass(frozen=True)
 class CommonSettings:
-    kafka: KafkaSettings
-    topics: Topics
-    tracking_uri: str
-    model_store: Path
-    log_level: str
-    log_format: str = "text"
+    """What every service shares: the cluster, the topics, MLflow, the model store, logging."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: Topics = Topics()
+    tracking_uri: str = option(
+        DEFAULT_TRACKING_URI, "MLflow tracking URI (default: the SQLite file mlflow.db)", env="MLFLOW_TRACKING_URI"
+    )
+    model_store: ResolvedPath = option(DEFAULT_MODEL_STORE, "folder of model versions", env="MODEL_STORE_DIR")
+    log_level: LogLevel = option(
+        "INFO", "DEBUG also shows the client libraries' own lines", env="LOG_LEVEL", upper=True
+    )
+    log_format: LogFormat = option("text", "json: one JSON object per line", env="LOG_FORMAT")
+
+
+# --- Training ---
 
 
 @dataclass(frozen=True)
 class SparkSettings:
-    """Where Hyperopt's trials run (README: "Retraining on Spark"). No master: in this process."""
+    """Where Hyperopt's trials run (docs/spark.md). No master: in this process."""
 
-    master: str | None = None  # "local[2]", "spark://host:7077", "yarn", ...
-    parallelism: int = 0  # trials at once; 0: the cluster's task slots
-    python: str = sys.executable  # the interpreter executors start (same path on every worker)
+    master: str | None = option(
+        None,
+        "run the trials on Spark (hyperopt.SparkTrials): local[2], spark://host:7077, yarn... (none: here)",
+        flag="--spark-master",
+        env="SPARK_MASTER",
+    )
+    parallelism: NonNegativeInt = option(0, "trials at once on Spark (0: the cluster's task slots)")
+    python: str = option(
+        sys.executable,
+        "Python interpreter of the executors (default: this one)",
+        flag="--pyspark-python",
+        env="PYSPARK_PYTHON",
+    )
     log_dir: Path = PROJECT_ROOT / "logs"  # Spark's own output: logs/spark-<service>.log
 
 
 @dataclass(frozen=True)
 class TuningSettings:
-    hyper: str = "hyperopt"
-    max_evals: int = 50
-    threads: int = 0  # 0 lets LightGBM use every core (one per trial on Spark)
-    seed: int = 42
+    """The hyperparameter search."""
+
+    hyper: SearchLibrary = option("hyperopt", "search library; hyperparameterhunter is an alias of skopt")
+    max_evals: PositiveInt = option(50, "tuning trials")
+    threads: int = option(0, "LightGBM threads (0: all cores)")
+    seed: int = option(42, "seed of the search and of LightGBM")
     spark: SparkSettings = SparkSettings()
+
+    def __post_init__(self) -> None:
+        if self.spark.master and self.hyper != "hyperopt":
+            raise SettingsError(f"--spark-master runs hyperopt trials only, not --hyper {self.hyper}")
 
 
 # The first model gets a thorough search on every core; a retrain a shorter one on one thread, so
@@ -109,40 +253,88 @@ RETRAIN_TUNING = TuningSettings(max_evals=10, threads=1)
 
 
 @dataclass(frozen=True)
+class RolloutSettings:
+    """How a version that passes the holdout gate reaches traffic (docs/rollouts.md)."""
+
+    mode: RolloutMode = option(
+        "direct",
+        "direct: a version that passes the holdout gate serves at once; shadow: it is first scored beside "
+        "the champion and judged on live labels; canary: as shadow, and it answers a share of requests",
+        flag="--rollout",
+    )
+    canary_fraction: Fraction = option(0.1, "share of requests a canary answers")
+    min_labelled: PositiveInt = option(
+        500, "paired labelled requests before a challenger is judged", flag="--shadow-min-labelled"
+    )
+    margin: float = option(
+        0.005, "largest live-AUC loss (95% interval) that still promotes a challenger", flag="--shadow-margin"
+    )
+    judge_interval_s: float = 2.0  # how often the trainer reads the tally
+
+
+# --- The scripts ---
+
+
+@dataclass(frozen=True)
 class InitializeSettings:
-    common: CommonSettings
+    common: CommonSettings = CommonSettings()
     tuning: TuningSettings = INITIAL_TUNING
-    download: bool = False
-    experiment: str = DEFAULT_EXPERIMENT
-    registered_model: str = DEFAULT_REGISTERED_MODEL
-    keep_versions: int = DEFAULT_KEEP_VERSIONS
-    force: bool = False
+    download: bool = option(False, "fetch the data from UCI instead of the bundled copy (digests checked either way)")
+    experiment: str = option(DEFAULT_EXPERIMENT, "MLflow experiment")
+    registered_model: str = option(DEFAULT_REGISTERED_MODEL, "MLflow registered model")
+    keep_versions: int = option(DEFAULT_KEEP_VERSIONS, "model versions kept in the store")
+    force: bool = option(False, "train a new version even if one already serves")
 
 
 @dataclass(frozen=True)
 class PredictorSettings:
-    common: CommonSettings
-    group_id: str = "predictor"
-    retrain_every: int = 25
-    max_batch: int = 500
-    poll_timeout_ms: int = 100
+    common: CommonSettings = CommonSettings()
+    group_id: str = option("predictor", "consumer group of the predictors")
+    retrain_every: PositiveInt = option(
+        25, "labelled observations between retrain requests (counted over all predictors)"
+    )
+    max_batch: PositiveInt = option(500, "most records scored per poll")
+    poll_timeout_ms: PositiveInt = option(100, "longest wait of one poll for requests")
     # Sent but not yet acknowledged: beyond either bound the loop waits for the broker.
-    max_in_flight_records: int = 5000
-    max_in_flight_bytes: int = 16 * 1024 * 1024
-    # Acknowledged offsets are committed at most this often (and always before a rebalance or a
-    # stop): a commit is a broker round trip; a crash replays at most this much more.
-    commit_interval_ms: int = 100
-    scorer: str = "auto"  # or "lightgbm", "compiled" (utils/compiled.py)
-    explain_top: int = 5  # contributions in an answer to a request with "explain": true
-    max_message_bytes: int = 64 * 1024
-    metrics_port: int = 8000  # 0: no /metrics endpoint
-    live_window: int = 1000  # labelled requests per version in the live-quality window
-    report_interval_s: float = 10.0  # how often live quality goes to Prometheus gauges and MLflow
-    experiment: str = DEFAULT_EXPERIMENT
-    model_source: str = "local"  # or "mlflow": fetch versions from the registry into model_store
-    registered_model: str = DEFAULT_REGISTERED_MODEL
-    processing_guarantee: str = "at-least-once"  # or "exactly-once": one Kafka transaction per batch
-    instance_slot: int = 0  # exactly-once: transactional id <group_id>-<slot>
+    max_in_flight_records: PositiveInt = option(
+        5000, "records polled but not yet acknowledged, at most (then the loop waits for the broker)"
+    )
+    max_in_flight_bytes: PositiveInt = option(
+        16 * 1024 * 1024, "bytes of requests polled but not yet acknowledged, at most"
+    )
+    # A commit is a broker round trip; a crash replays at most this much more.
+    commit_interval_ms: PositiveInt = option(
+        100, "acknowledged offsets are committed at most this often (always before a rebalance or a stop)"
+    )
+    scorer: ScorerChoice = option(
+        "auto",
+        "auto: LightGBM at once, then the compiled form once built and checked; compiled: the same, "
+        "refusals logged as errors; lightgbm: never compile",
+    )
+    explain_top: PositiveInt = option(5, 'feature contributions in the answer to a request with "explain": true')
+    max_message_bytes: PositiveInt = option(
+        64 * 1024, "larger requests are answered with error too_large, before they are parsed"
+    )
+    metrics_port: int = option(8000, "Prometheus /metrics (0: off)")
+    live_window: PositiveInt = option(1000, "labelled requests per version in live quality")
+    report_interval_s: float = option(
+        10.0, "seconds between live-quality reports (Prometheus, MLflow)", flag="--report-interval"
+    )
+    experiment: str = option(DEFAULT_EXPERIMENT, "MLflow experiment of the serving runs")
+    model_source: ModelSource = option(
+        "local", "where versions come from: the --model-store folder, or the MLflow registry (cached in it)"
+    )
+    registered_model: str = option(DEFAULT_REGISTERED_MODEL, "MLflow registered model")
+    processing_guarantee: ProcessingGuarantee = option(
+        "at-least-once",
+        "exactly-once: each batch's answers, dead letters, observations, retrain requests and consumer "
+        "offsets are one Kafka transaction",
+    )
+    instance_slot: int = option(
+        0,
+        "exactly-once: this predictor's slot (0, 1, ...); its transactional id is <group>-<slot>, so a "
+        "restarted instance fences the zombie of the one before it",
+    )
 
     @property
     def transactional_id(self) -> str | None:
@@ -153,293 +345,64 @@ class PredictorSettings:
 
 
 @dataclass(frozen=True)
-class RolloutSettings:
-    """How a version that passes the holdout gate reaches traffic (README: "Rollouts")."""
-
-    mode: str = "direct"  # or "shadow", "canary" (utils/messages.py)
-    canary_fraction: float = 0.1  # share of requests the challenger answers in a canary rollout
-    min_labelled: int = 500  # paired labelled requests before the challenger is judged
-    margin: float = 0.005  # largest live-AUC loss, at 95% confidence, that still promotes
-    judge_interval_s: float = 2.0  # how often the trainer reads the tally
-
-
-@dataclass(frozen=True)
 class TrainerSettings:
-    common: CommonSettings
+    common: CommonSettings = CommonSettings()
     tuning: TuningSettings = RETRAIN_TUNING
     rollout: RolloutSettings = RolloutSettings()
-    group_id: str = "trainer"
-    promotion_tolerance: float = 0.005
-    max_observations: int = 1_000_000  # newest observations used per retrain (bounds memory)
-    metrics_port: int = 8001
-    experiment: str = DEFAULT_EXPERIMENT
-    registered_model: str = DEFAULT_REGISTERED_MODEL
-    keep_versions: int = DEFAULT_KEEP_VERSIONS
+    group_id: str = option("trainer", "consumer group of the trainer")
+    promotion_tolerance: float = option(0.005, "largest holdout-AUC drop that still promotes a new model")
+    max_observations: NonNegativeInt = option(
+        1_000_000, "newest labelled observations used per retrain (bounds memory; 0: the data file only)"
+    )
+    metrics_port: int = option(8001, "Prometheus /metrics (0: off)")
+    experiment: str = option(DEFAULT_EXPERIMENT, "MLflow experiment")
+    registered_model: str = option(DEFAULT_REGISTERED_MODEL, "MLflow registered model")
+    keep_versions: int = option(DEFAULT_KEEP_VERSIONS, "model versions kept in the store")
 
 
 @dataclass(frozen=True)
 class SampleAppSettings:
-    common: CommonSettings
-    n: int = 200
-    rate: float = 10.0
-    timeout_s: float = 60.0
-    start: int = 0
-    summary_json: Path | None = None
-    quiet: bool = False
-    explain: bool = False  # ask for explanations and print them for "send offer" answers
+    common: CommonSettings = CommonSettings()
+    n: int = option(200, "users to send")
+    rate: float = option(10.0, "requests per second (0: as fast as possible)")
+    timeout_s: float = option(60.0, "seconds to wait for outstanding answers after the last request", flag="--timeout")
+    start: int = option(0, "first row of the streamed half of adult.test")
+    summary_json: Path | None = option(None, "also write the summary to this file")
+    quiet: bool = option(False, "print only the summary")
+    explain: bool = option(False, "ask why, and print the reasons for each 'send offer' answer")
 
 
 @dataclass(frozen=True)
 class RollbackSettings:
-    common: CommonSettings
-    version: int | None  # None: end the rollout in progress, the champion serves on
-    experiment: str = DEFAULT_EXPERIMENT  # where the rollback is recorded as a run
-    registered_model: str = DEFAULT_REGISTERED_MODEL
+    common: CommonSettings = CommonSettings()
+    version: int | None = option(
+        None, "model version to serve (see models/ or MLflow); none: end the rollout", positional=True
+    )
+    experiment: str = option(DEFAULT_EXPERIMENT, "MLflow experiment where the rollback is recorded")
+    registered_model: str = option(DEFAULT_REGISTERED_MODEL, "MLflow registered model")
 
 
 @dataclass(frozen=True)
 class PromoteSettings:
-    common: CommonSettings
-    registered_model: str = DEFAULT_REGISTERED_MODEL
-    experiment: str = DEFAULT_EXPERIMENT
+    common: CommonSettings = CommonSettings()
+    registered_model: str = option(DEFAULT_REGISTERED_MODEL, "MLflow registered model")
+    experiment: str = option(DEFAULT_EXPERIMENT, "MLflow experiment")
 
 
 @dataclass(frozen=True)
 class AclSettings:
-    common: CommonSettings
-    predictor_group: str
-    trainer_group: str
+    common: CommonSettings = CommonSettings()
+    predictor_group: str = option(PredictorSettings.group_id, "consumer group of the predictors")
+    trainer_group: str = option(TrainerSettings.group_id, "consumer group of the trainer")
 
 
-def default(settings_class: type, name: str) -> Any:
-    """The default of one field of a settings class: flags take their defaults from here, so each
-    default is written once, in the dataclass."""
-    for item in fields(settings_class):
-        if item.name == name:
-            if item.default is MISSING:
-                raise KeyError(f"{settings_class.__name__}.{name} has no default")
-            return item.default
-    raise KeyError(f"{settings_class.__name__} has no field {name}")
-
-
-def read_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The only place that reads environment variables."""
-    env = os.environ if env is None else env
-    return {
-        "bootstrap_servers": env.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP_SERVERS),
-        "security_protocol": env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
-        "sasl_mechanism": env.get("KAFKA_SASL_MECHANISM"),
-        "sasl_username": env.get("KAFKA_SASL_USERNAME"),
-        "sasl_password": env.get("KAFKA_SASL_PASSWORD"),
-        "ssl_cafile": env.get("KAFKA_SSL_CAFILE"),
-        "ssl_certfile": env.get("KAFKA_SSL_CERTFILE"),
-        "ssl_keyfile": env.get("KAFKA_SSL_KEYFILE"),
-        "kafka_client": env.get("KAFKA_CLIENT", "kafka-python"),
-        "tracking_uri": env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
-        "model_store": env.get("MODEL_STORE_DIR", str(DEFAULT_MODEL_STORE)),
-        "log_level": env.get("LOG_LEVEL", "INFO").upper(),
-        "log_format": env.get("LOG_FORMAT", "text"),
-        "topic_prefix": env.get("PIPELINE_TOPIC_PREFIX", ""),
-        "model_events_topic": env.get("PIPELINE_MODEL_EVENTS_TOPIC"),
-        "spark_master": env.get("SPARK_MASTER") or None,
-        "pyspark_python": env.get("PYSPARK_PYTHON") or sys.executable,
-    }
-
-
-def add_common_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None = None) -> None:
-    """Flags every service accepts; their defaults come from the environment."""
-    values = read_environment(env)
-    topics = Topics().with_prefix(values["topic_prefix"] or "")
-    group = parser.add_argument_group("Kafka")
-    group.add_argument(
-        "--bootstrap-servers",
-        default=values["bootstrap_servers"],
-        help="comma-separated brokers (env KAFKA_BOOTSTRAP_SERVERS)",
-    )
-    group.add_argument(
-        "--security-protocol",
-        default=values["security_protocol"],
-        choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
-        help="(env KAFKA_SECURITY_PROTOCOL)",
-    )
-    group.add_argument(
-        "--sasl-mechanism",
-        default=values["sasl_mechanism"],
-        help="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env KAFKA_SASL_MECHANISM)",
-    )
-    group.add_argument("--sasl-username", default=values["sasl_username"], help="(env KAFKA_SASL_USERNAME)")
-    group.add_argument(
-        "--sasl-password", default=values["sasl_password"], help="prefer env KAFKA_SASL_PASSWORD: flags show up in `ps`"
-    )
-    group.add_argument("--ssl-cafile", default=values["ssl_cafile"], help="(env KAFKA_SSL_CAFILE)")
-    group.add_argument("--ssl-certfile", default=values["ssl_certfile"], help="(env KAFKA_SSL_CERTFILE)")
-    group.add_argument("--ssl-keyfile", default=values["ssl_keyfile"], help="(env KAFKA_SSL_KEYFILE)")
-    group.add_argument(
-        "--kafka-client",
-        default=values["kafka_client"],
-        choices=("kafka-python", "confluent"),
-        help="Kafka client library for producing and consuming (env KAFKA_CLIENT)",
-    )
-    group.add_argument("--app-topic", default=topics.app_messages)
-    group.add_argument("--predictions-topic", default=topics.predictions)
-    group.add_argument("--retrain-topic", default=topics.retrain)
-    group.add_argument("--observations-topic", default=topics.observations)
-    group.add_argument("--dlq-topic", default=topics.dead_letter)
-    group.add_argument(
-        "--model-events-topic",
-        default=(values["topic_prefix"] or "") + values["model_events_topic"] if values["model_events_topic"] else None,
-        help="new versions and rollbacks (env PIPELINE_MODEL_EVENTS_TOPIC; default: the retrain topic)",
-    )
-    parser.add_argument(
-        "--tracking-uri",
-        default=values["tracking_uri"],
-        help="MLflow tracking URI (env MLFLOW_TRACKING_URI; default: SQLite file mlflow.db)",
-    )
-    parser.add_argument(
-        "--model-store",
-        type=Path,
-        default=Path(values["model_store"] or DEFAULT_MODEL_STORE),
-        help="folder of model versions (env MODEL_STORE_DIR)",
-    )
-    parser.add_argument("--log-format", default=values["log_format"], choices=("text", "json"), help="(env LOG_FORMAT)")
-    parser.add_argument(
-        "--log-level", default=values["log_level"], type=str.upper, choices=LOG_LEVELS, help="(env LOG_LEVEL)"
-    )
-
-
-def add_tuning_arguments(
-    parser: argparse.ArgumentParser, defaults: TuningSettings, env: Mapping[str, str] | None = None
-) -> None:
-    values = read_environment(env)
-    parser.add_argument(
-        "--hyper",
-        default=defaults.hyper,
-        choices=("hyperopt", "skopt", "hyperparameterhunter"),
-        help="search library; hyperparameterhunter is an alias of skopt (see README)",
-    )
-    parser.add_argument("--max-evals", type=positive_int, default=defaults.max_evals, help="tuning trials")
-    parser.add_argument("--threads", type=int, default=defaults.threads, help="LightGBM threads (0: all cores)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the search and of LightGBM")
-    spark = parser.add_argument_group("Spark")
-    spark.add_argument(
-        "--spark-master",
-        default=values["spark_master"],
-        help="run the trials on Spark (hyperopt.SparkTrials): local[2], spark://host:7077, yarn... "
-        "(env SPARK_MASTER; default: in this process)",
-    )
-    spark.add_argument(
-        "--parallelism",
-        type=nonnegative_int,
-        default=defaults.spark.parallelism,
-        help="trials at once on Spark (0: the cluster's task slots)",
-    )
-    spark.add_argument(
-        "--pyspark-python",
-        default=values["pyspark_python"],
-        help="Python interpreter of the executors (env PYSPARK_PYTHON; default: this one)",
-    )
-
-
-def add_registry_arguments(parser: argparse.ArgumentParser, experiment: bool = True) -> None:
-    """Where a service finds or records models in MLflow."""
-    if experiment:
-        parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment")
-    parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL, help="MLflow registered model")
-
-
-def add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = RolloutSettings()
-    group = parser.add_argument_group("Rollouts")
-    group.add_argument(
-        "--rollout",
-        default=defaults.mode,
-        choices=("direct", "shadow", "canary"),
-        help="direct: a version that passes the holdout gate serves at once; shadow: it is first scored "
-        "beside the champion and judged on live labels; canary: as shadow, and it answers a share of requests",
-    )
-    group.add_argument(
-        "--canary-fraction", type=fraction, default=defaults.canary_fraction, help="share answered by a canary"
-    )
-    group.add_argument(
-        "--shadow-min-labelled",
-        type=positive_int,
-        default=defaults.min_labelled,
-        help="paired labelled requests before a challenger is judged",
-    )
-    group.add_argument(
-        "--shadow-margin",
-        type=float,
-        default=defaults.margin,
-        help="largest live-AUC loss (95%% interval) that still promotes a challenger",
-    )
-
-
-def rollout_from_args(args: argparse.Namespace) -> RolloutSettings:
-    return RolloutSettings(
-        mode=args.rollout,
-        canary_fraction=args.canary_fraction,
-        min_labelled=args.shadow_min_labelled,
-        margin=args.shadow_margin,
-    )
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def common_from_args(args: argparse.Namespace) -> CommonSettings:
-    return CommonSettings(
-        kafka=KafkaSettings(
-            bootstrap_servers=args.bootstrap_servers,
-            security_protocol=args.security_protocol,
-            sasl_mechanism=args.sasl_mechanism,
-            sasl_username=args.sasl_username,
-            sasl_password=args.sasl_password,
-            ssl_cafile=args.ssl_cafile,
-            ssl_certfile=args.ssl_certfile,
-            ssl_keyfile=args.ssl_keyfile,
-            client=args.kafka_client,
-        ),
-        topics=Topics(
-            app_messages=args.app_topic,
-            predictions=args.predictions_topic,
-            retrain=args.retrain_topic,
-            observations=args.observations_topic,
-            dead_letter=args.dlq_topic,
-            model_events=args.model_events_topic or args.retrain_topic,
-        ),
-        tracking_uri=args.tracking_uri,
-        model_store=args.model_store.resolve(),
-        log_level=args.log_level,
-        log_format=args.log_format,
-    )
-
-
-def tuning_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TuningSettings:
-    """The tuning settings of parsed flags; a usage error (exit 2) for a search Spark cannot run."""
-    if args.spark_master and args.hyper != "hyperopt":
-        parser.error(f"--spark-master runs hyperopt trials only, not --hyper {args.hyper}")
-    return TuningSettings(
-        hyper=args.hyper,
-        max_evals=args.max_evals,
-        threads=args.threads,
-        seed=args.seed,
-        spark=SparkSettings(master=args.spark_master, parallelism=args.parallelism, python=args.pyspark_python),
-    )
+# Every entry script and the settings it takes: the parsers and the docs' tables come from here.
+SCRIPTS: dict[str, type] = {
+    "initialize.py": InitializeSettings,
+    "predictor.py": PredictorSettings,
+    "trainer.py": TrainerSettings,
+    "sample_app.py": SampleAppSettings,
+    "promote.py": PromoteSettings,
+    "rollback.py": RollbackSettings,
+    "setup_acls.py": AclSettings,
+}

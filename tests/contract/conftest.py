@@ -1,13 +1,14 @@
 """The contract suite needs the session's broker, and the private one for its SASL listener."""
 
 import uuid
+from typing import Any
 
 import pytest
 
 from tests.conftest import BOOTSTRAP, require_broker
 from utils.kafka.clients import CLIENTS, create_admin, create_consumer, create_producer, create_transactional_producer
 from utils.kafka.interface import Consumer, ConsumerOptions, Producer, ProducerOptions, TopicSpec, TransactionalProducer
-from utils.settings import KafkaSettings
+from utils.settings import KafkaClient, KafkaSettings
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -18,7 +19,7 @@ def broker_is_up():
 class Clients:
     """Producers and consumers of one library, built through the project's interface."""
 
-    def __init__(self, kind: str, bootstrap: str = BOOTSTRAP, **security: str):
+    def __init__(self, kind: KafkaClient, bootstrap: str = BOOTSTRAP, **security: Any):
         self.kind = kind
         self.settings = KafkaSettings(bootstrap_servers=bootstrap, client=kind, **security)
         self.opened: list[Producer | Consumer] = []

@@ -24,7 +24,7 @@ from utils.kafka.interface import (
     ProducerOptions,
 )
 from utils.messages import ModelRolledBack, encode
-from utils.settings import KafkaSettings
+from utils.settings import KafkaClient, KafkaSettings
 
 PASSWORDS = {"admin": "admin-secret", "app": "app-secret", "predictor": "predictor-secret", "trainer": "trainer-secret"}
 ROLE_OF = {"predictor.py": "predictor", "trainer.py": "trainer", "sample_app.py": "app", "setup_acls.py": "admin"}
@@ -57,7 +57,7 @@ def secure_pipeline(tmp_path, initialized, secure_broker):
     world.stop_all()
 
 
-def role_settings(broker, role: str, client: str) -> KafkaSettings:
+def role_settings(broker, role: str, client: KafkaClient) -> KafkaSettings:
     return KafkaSettings(
         bootstrap_servers=broker.sasl_ssl_bootstrap,
         security_protocol="SASL_SSL",

@@ -4,10 +4,12 @@ The adapters are imported on first use, so a service pays only for the library i
 
 from __future__ import annotations
 
-from utils.kafka.interface import Admin, Consumer, ConsumerOptions, Producer, ProducerOptions, TransactionalProducer
-from utils.settings import KafkaSettings
+import typing
 
-CLIENTS = ("kafka-python", "confluent")
+from utils.kafka.interface import Admin, Consumer, ConsumerOptions, Producer, ProducerOptions, TransactionalProducer
+from utils.settings import KafkaClient, KafkaSettings
+
+CLIENTS: tuple[KafkaClient, ...] = typing.get_args(KafkaClient)
 
 
 def create_producer(settings: KafkaSettings, options: ProducerOptions) -> Producer:

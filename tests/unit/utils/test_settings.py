@@ -1,23 +1,25 @@
-import argparse
+"""Settings from flags, the environment and the declared defaults (utils/settings.py, utils/cli.py)."""
+
 import sys
 
 import pytest
 
+from utils.cli import settings_from
 from utils.kafka.kafka_python import client_config
 from utils.settings import (
     RETRAIN_TUNING,
+    SCRIPTS,
+    CommonSettings,
     KafkaSettings,
-    add_common_arguments,
-    add_tuning_arguments,
-    common_from_args,
-    tuning_from_args,
+    PredictorSettings,
+    SettingsError,
+    TrainerSettings,
+    TuningSettings,
 )
 
 
-def parse(argv, env):
-    parser = argparse.ArgumentParser()
-    add_common_arguments(parser, env)
-    return common_from_args(parser.parse_args(argv))
+def common(argv, env):
+    return settings_from(CommonSettings, argv, env)
 
 
 @pytest.mark.parametrize(
@@ -29,13 +31,18 @@ def parse(argv, env):
     ],
 )
 def test_flags_override_environment_override_defaults(argv, env, expected):
-    assert parse(argv, env).kafka.bootstrap_servers == expected
+    assert common(argv, env).kafka.bootstrap_servers == expected
 
 
 def test_topic_prefix_from_environment():
-    topics = parse([], {"PIPELINE_TOPIC_PREFIX": "t1-"}).topics
+    topics = common([], {"PIPELINE_TOPIC_PREFIX": "t1-"}).topics
     assert topics.app_messages == "t1-app_messages"
     assert topics.retrain == "t1-retrain_topic"
+
+
+def test_a_topic_given_as_a_flag_is_not_prefixed():
+    topics = common(["--app-topic", "mine"], {"PIPELINE_TOPIC_PREFIX": "t1-"}).topics
+    assert (topics.app_messages, topics.predictions) == ("mine", "t1-predictions")
 
 
 def test_password_never_in_repr():
@@ -47,7 +54,7 @@ def test_password_never_in_repr():
 
 
 def test_tracking_uri_default_is_a_local_sqlite_file():
-    assert parse([], {}).tracking_uri.startswith("sqlite:///")
+    assert common([], {}).tracking_uri.startswith("sqlite:///")
 
 
 @pytest.mark.parametrize(
@@ -62,13 +69,11 @@ def test_tracking_uri_default_is_a_local_sqlite_file():
     ],
 )
 def test_model_events_share_the_retrain_topic_unless_told(argv, env, expected):
-    assert parse(argv, env).topics.model_events == expected
+    assert common(argv, env).topics.model_events == expected
 
 
-def parse_tuning(argv, env):
-    parser = argparse.ArgumentParser()
-    add_tuning_arguments(parser, RETRAIN_TUNING, env)
-    return tuning_from_args(parser.parse_args(argv), parser)
+def tuning(argv, env):
+    return settings_from(TrainerSettings, argv, env).tuning
 
 
 @pytest.mark.parametrize(
@@ -81,9 +86,15 @@ def parse_tuning(argv, env):
     ],
 )
 def test_spark_master_from_flag_or_environment(argv, env, master, parallelism):
-    tuning = parse_tuning(argv, env)
-    assert (tuning.spark.master, tuning.spark.parallelism) == (master, parallelism)
-    assert (tuning.max_evals, tuning.threads) == (RETRAIN_TUNING.max_evals, RETRAIN_TUNING.threads)
+    settings = tuning(argv, env)
+    assert (settings.spark.master, settings.spark.parallelism) == (master, parallelism)
+    assert (settings.max_evals, settings.threads) == (RETRAIN_TUNING.max_evals, RETRAIN_TUNING.threads)
+
+
+def test_each_script_has_its_own_tuning_defaults():
+    assert settings_from(SCRIPTS["initialize.py"], [], {}).tuning.max_evals == 50
+    assert tuning([], {}).max_evals == 10
+    assert tuning(["--max-evals", "3"], {}).threads == RETRAIN_TUNING.threads
 
 
 @pytest.mark.parametrize(
@@ -95,7 +106,7 @@ def test_spark_master_from_flag_or_environment(argv, env, master, parallelism):
     ],
 )
 def test_executor_python_from_flag_or_environment(argv, env, expected):
-    assert parse_tuning(argv, env).spark.python == expected
+    assert tuning(argv, env).spark.python == expected
 
 
 @pytest.mark.parametrize(
@@ -110,13 +121,59 @@ def test_executor_python_from_flag_or_environment(argv, env, expected):
 def test_only_hyperopt_is_accepted_with_a_spark_master(argv, env, refused, capsys):
     if refused:
         with pytest.raises(SystemExit) as stopped:
-            parse_tuning(argv, env)
+            tuning(argv, env)
         assert stopped.value.code == 2
         assert "--spark-master runs hyperopt trials only" in capsys.readouterr().err
     else:
-        assert parse_tuning(argv, env).hyper == argv[1]
+        assert tuning(argv, env).hyper == argv[1]
+
+
+def test_settings_built_in_code_are_checked_too():
+    with pytest.raises(SettingsError):
+        TuningSettings(hyper="skopt", spark=TuningSettings().spark.__class__(master="local[2]"))
+
+
+# A bad value is refused at start, exit 2, in one line naming the flag or the variable.
+@pytest.mark.parametrize(
+    "argv, env, named",
+    [
+        ([], {"KAFKA_CLIENT": "librdkafka"}, "KAFKA_CLIENT='librdkafka' is not one of kafka-python, confluent"),
+        ([], {"LOG_FORMAT": "JSON"}, "LOG_FORMAT='JSON' is not one of text, json"),
+        ([], {"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is not one of DEBUG, INFO, WARNING, ERROR"),
+        ([], {"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL='TLS'"),
+        (["--kafka-client", "librdkafka"], {}, "argument --kafka-client: 'librdkafka' is not one of"),
+        (["--scorer", "fast"], {}, "argument --scorer"),
+        (["--retrain-every", "0"], {}, "must be >= 1, got 0"),
+        (["--retrain-every", "many"], {}, "argument --retrain-every"),
+        (["--processing-guarantee", "exactly_once"], {}, "at-least-once, exactly-once"),
+        (["--max-batch", "-5"], {}, "argument --max-batch"),
+    ],
+)
+def test_a_bad_value_is_refused_in_one_line(argv, env, named, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        settings_from(PredictorSettings, argv, env, prog="predictor.py")
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert named in error
+    assert error.count("\n") == 1
+
+
+@pytest.mark.parametrize("env, expected", [({"LOG_LEVEL": "debug"}, "DEBUG"), ({}, "INFO")])
+def test_log_levels_are_read_in_any_case(env, expected):
+    assert common([], env).log_level == expected
 
 
 def test_negative_parallelism_is_refused():
     with pytest.raises(SystemExit):
-        parse_tuning(["--parallelism", "-1"], {})
+        tuning(["--parallelism", "-1"], {})
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_every_script_parses_with_no_flags(script):
+    settings = settings_from(SCRIPTS[script], [], {})
+    assert settings.common.kafka.bootstrap_servers == "localhost:9092"
+
+
+@pytest.mark.parametrize("argv, expected", [([], None), (["3"], 3), (["--tracking-uri", "http://h:5000", "7"], 7)])
+def test_rollback_takes_an_optional_version(argv, expected):
+    assert settings_from(SCRIPTS["rollback.py"], argv, {}).version == expected

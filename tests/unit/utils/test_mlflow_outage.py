@@ -5,9 +5,9 @@ import pytest
 import requests
 from mlflow.exceptions import MlflowException
 
-from utils import tracking
+from utils import mlflow_outage
+from utils.mlflow_outage import TrackingUnavailable, call_when_up, is_outage
 from utils.shutdown import StopRequested
-from utils.tracking import TrackingUnavailable, call_when_up, is_outage
 
 
 def wrapped(inner: BaseException) -> MlflowException:
@@ -37,7 +37,7 @@ def test_an_outage_is_told_from_a_refusal(error, outage):
 
 
 def test_waits_out_an_outage_with_one_line_then_returns(monkeypatch, caplog):
-    monkeypatch.setattr(tracking, "BACKOFF_START_S", 0.01)
+    monkeypatch.setattr(mlflow_outage, "BACKOFF_START_S", 0.01)
     attempts = []
 
     def flaky():
@@ -46,7 +46,7 @@ def test_waits_out_an_outage_with_one_line_then_returns(monkeypatch, caplog):
             raise requests.exceptions.ConnectionError("refused")
         return "done"
 
-    with caplog.at_level(logging.INFO, logger="utils.tracking"):
+    with caplog.at_level(logging.INFO, logger="utils.mlflow_outage"):
         assert call_when_up(flaky, "http://tracking", threading.Event()) == "done"
     assert len(attempts) == 4
     assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.INFO]  # down once, up once
