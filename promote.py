@@ -12,7 +12,7 @@ from utils.cli import main
 from utils.kafka.clients import create_producer
 from utils.kafka.interface import KafkaError, ProducerOptions
 from utils.kafka.topics import wait_for_broker
-from utils.messages import ChallengerStarted
+from utils.messages.events import ChallengerStarted
 from utils.mlflow_outage import probe
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import load_scorer
@@ -24,11 +24,10 @@ log = logging.getLogger(__name__)
 def run(settings: PromoteSettings, stop: threading.Event) -> int:
     """0 once the promotion is announced; 2 if no rollout is in progress or its challenger cannot serve."""
     store = ModelStore(settings.common.model_store)
-    record = store.challenger()
-    if record is None:
+    rollout = store.challenger()
+    if rollout is None:
         log.error("no rollout in progress: nothing to promote (rollback.py serves any version)")
         return 2
-    rollout = ChallengerStarted.from_dict(record)
     try:
         load_scorer(store, rollout.version)
     except ModelStoreError as error:

@@ -8,15 +8,16 @@ import socket
 import sys
 import threading
 
+from train.mlflow_runs import record_rollback
 from train.promotion import make_current
 from train.rollout import Registry, end_trial
-from train.tracking import record_rollback
 from utils.cli import main
 from utils.kafka.clients import create_producer
 from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import ProducerOptions
 from utils.kafka.topics import wait_for_broker
-from utils.messages import ChallengerStarted, ModelRolledBack, encode
+from utils.messages.codec import encode
+from utils.messages.events import ModelRolledBack
 from utils.mlflow_outage import probe
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import load_scorer
@@ -29,8 +30,7 @@ def run(settings: RollbackSettings, stop: threading.Event) -> int:
     """0 once the rollback is announced; 2 if the version cannot serve (or, without a version, if no
     rollout is in progress)."""
     store = ModelStore(settings.common.model_store)
-    record = store.challenger()
-    rollout = ChallengerStarted.from_dict(record) if record is not None else None
+    rollout = store.challenger()
     previous = store.current_version()
     version = settings.version if settings.version is not None else previous if rollout is not None else None
     if version is None:

@@ -14,7 +14,8 @@ import numpy as np
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
 from utils.kafka.reading import assign_from_end
-from utils.messages import PredictionRequest, encode
+from utils.messages.codec import encode
+from utils.messages.requests import PredictionRequest
 from utils.settings import KafkaSettings, Topics
 
 

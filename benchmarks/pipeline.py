@@ -41,12 +41,13 @@ import numpy as np
 
 from benchmarks.loadgen import LoadResult, build_payloads, run_load
 from utils.cli import settings_from
-from utils.compiled import CACHE_DIR, MANIFEST_FILE
+from utils.compiled_cache import CACHE_DIR, MANIFEST_FILE
 from utils.data import frame_to_records, load_test, split_test
 from utils.kafka.clients import create_producer
 from utils.kafka.interface import ProducerOptions
 from utils.kafka.topics import ensure_topics
-from utils.messages import TrainingCompleted, encode
+from utils.messages.codec import encode
+from utils.messages.events import TrainingCompleted
 from utils.model_store import ModelStore
 from utils.settings import CommonSettings, KafkaSettings, Topics
 
@@ -147,7 +148,9 @@ def prepare_store(root: Path) -> ModelStore:
         shutil.copytree(store.path_of(1), store.path_of(version))
     print("building the compiled form of the model (once; predictors find it in the store)", flush=True)
     subprocess.run(
-        [sys.executable, "-m", "utils.compiled", "--model-store", str(root), "--version", "1"], cwd=ROOT, check=True
+        [sys.executable, "-m", "utils.compiler_process", "--model-store", str(root), "--version", "1"],
+        cwd=ROOT,
+        check=True,
     )
     return store
 

@@ -46,7 +46,9 @@ from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.interface import ConsumerOptions, Partition, ProducerOptions
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import ensure_topics
-from utils.messages import TRAINING_COMPLETED, Observation, RetrainRequest, decode_object, encode
+from utils.messages.codec import decode_object, encode
+from utils.messages.events import RetrainRequested, TrainingCompleted
+from utils.messages.requests import Observation
 from utils.model_store import ModelStore
 from utils.schema import FEATURE_FIELDS
 from utils.scoring import load_scorer
@@ -213,7 +215,7 @@ def retrain_once(
             [events] = assign_from_end(announcements, topics.model_events)
             memory = PeakMemory(trainer.pid)
             started = time.perf_counter()
-            producer.send(topics.retrain, encode(RetrainRequest(end_offset, "benchmark").to_dict()))
+            producer.send(topics.retrain, encode(RetrainRequested(end_offset, "benchmark").to_dict()))
             producer.flush(30)
             version = wait_for_announcement(announcements, events, trainer)
             seconds = time.perf_counter() - started
@@ -256,14 +258,14 @@ def wait_for_announcement(consumer, partition: Partition, trainer: subprocess.Po
             raise RuntimeError(f"trainer exited with {trainer.returncode} during the retrain")
         for record in consumer.poll(timeout_s=1.0):
             payload = decode_object(record.value)
-            if payload.get("event") == TRAINING_COMPLETED:
+            if payload.get("event") == TrainingCompleted.EVENT:
                 return int(payload["version"])
     raise RuntimeError(f"no training completed within {RETRAIN_TIMEOUT_S} s")
 
 
 class PeakMemory:
     """Peak RSS of a process and of its whole tree, sampled in a thread. The compiled-form build the
-    trainer starts for a new version (utils/compiled.py) is left out: it is not part of the retrain."""
+    trainer starts for a new version (utils/compiled_cache.py) is left out: it is not part of the retrain."""
 
     def __init__(self, pid: int, interval_s: float = 0.25):
         self.trainer_mib = 0.0
@@ -293,7 +295,7 @@ class PeakMemory:
 def _rss(process: psutil.Process) -> int:
     """A child's resident set; 0 for the compiled-form build and for a process gone meanwhile."""
     try:
-        return 0 if "utils.compiled" in process.cmdline() else process.memory_info().rss
+        return 0 if "utils.compiler_process" in process.cmdline() else process.memory_info().rss
     except psutil.Error:
         return 0
 

@@ -19,7 +19,8 @@ import numpy as np
 from predict.explain import summarise
 from utils.features import FEATURE_NAMES
 from utils.kafka.interface import Record
-from utils.messages import (
+from utils.messages.codec import MessageError, decode_object
+from utils.messages.requests import (
     CHALLENGER,
     CHAMPION,
     DeadLetter,
@@ -28,10 +29,10 @@ from utils.messages import (
     Prediction,
     PredictionError,
     PredictionRequest,
-    decode_object,
+    Role,
     peek_request_id,
+    read_request_id,
 )
-from utils.schema import MessageError, read_request_id
 from utils.scoring import DECISION_THRESHOLD, Scorer
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def canary_share(request_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def role_of(request_id: str, canary_fraction: float) -> str:
+def role_of(request_id: str, canary_fraction: float) -> Role:
     """Which model answers a request: the challenger for the `canary_fraction` share of ids."""
     return CHALLENGER if canary_fraction > 0 and canary_share(request_id) < canary_fraction else CHAMPION
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from utils.messages import Explanation
+from utils.messages.requests import Explanation
 
 
 def summarise(contributions: np.ndarray, names: Sequence[str], top: int) -> Explanation:

@@ -4,7 +4,7 @@ No request waits for a load: the loop only checks a queue, and a swap is one ref
 A version that fails verification (checksums, schema, smoke prediction) is refused and the serving
 model stays.
 
-With a compiled form (`upgrade`, predict/compiled_form.py), a second thread turns the serving version
+With a compiled form (`upgrade`, predict/compiled_switch.py), a second thread turns the serving version
 into its compiled form once it is built and checked; that result is swapped in the same way, and
 only if the version it belongs to still serves.
 
@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from predict.batch import Challenger
-from predict.compiled_form import CompiledFormRefused
-from utils.messages import CHALLENGER, CHAMPION, ChallengerStarted
+from predict.compiled_switch import CompiledFormRefused
+from utils.messages.events import ChallengerStarted
+from utils.messages.requests import CHALLENGER, CHAMPION
 from utils.mlflow_outage import call_when_up
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import Scorer, load_scorer

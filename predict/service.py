@@ -19,15 +19,15 @@ import time
 from collections.abc import Callable
 
 from predict.batch import BatchOutcome, decide, retrain_ends, retrain_ends_in_transaction
-from predict.compiled_form import CompiledForm
+from predict.compiled_switch import CompiledSwitch
 from predict.hot_swap import LoadResult, ModelSwapper
 from predict.in_flight import InFlight, SentBatch, offsets_to_commit
 from predict.model_source import MlflowModelSource
 from predict.reporting import ServingReporter
 from utils import metrics
-from utils.compiled import CompiledCache
-from utils.control import recent_control_messages
+from utils.compiled_cache import CompiledCache
 from utils.data import frame_to_records, load_test, split_test
+from utils.event_history import recent_events, rollout_in_progress
 from utils.kafka.clients import create_consumer, create_producer, create_transactional_producer
 from utils.kafka.health import BrokerHealth, flush_or_wait
 from utils.kafka.interface import (
@@ -48,23 +48,19 @@ from utils.kafka.interface import (
 from utils.kafka.offsets import commit_offsets, replay_offsets
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
-from utils.messages import (
-    CHALLENGER,
-    CHAMPION,
+from utils.messages.codec import MessageError, decode_object, encode
+from utils.messages.events import (
     ChallengerStarted,
     ModelRefused,
-    RetrainRequest,
+    RetrainRequested,
     RolloutDecided,
-    control_from_dict,
-    decode_object,
-    encode,
-    rollout_in_progress,
+    event_from_dict,
     serving_version,
 )
+from utils.messages.requests import CHALLENGER, CHAMPION
 from utils.metrics import serve_metrics
 from utils.mlflow_outage import call_when_up
 from utils.model_store import ModelStore, ModelStoreError
-from utils.schema import MessageError
 from utils.scoring import Scorer, load_scorer
 from utils.settings import PredictorSettings
 
@@ -174,17 +170,16 @@ class PredictorService:
             return None
         # The fixed holdout (the second half of adult.test) is what a compiled form must reproduce.
         holdout = frame_to_records(split_test(load_test())[1])
-        return CompiledForm(CompiledCache.in_store(self.store.root), holdout).of
+        return CompiledSwitch(CompiledCache.in_store(self.store.root), holdout).of
 
     def _join_rollout_in_progress(self) -> None:
         """A predictor that starts during a rollout scores its challenger too: the store says which,
         or, for a registry cache (--model-source mlflow), the latest control messages."""
         try:
             if self.source is None:
-                record = self.store.challenger()
-                rollout = ChallengerStarted.from_dict(record) if record is not None else None
+                rollout = self.store.challenger()
             else:
-                history = recent_control_messages(
+                history = recent_events(
                     self.settings.common.kafka, self.topics.model_events, f"{self.instance}-history"
                 )
                 rollout = rollout_in_progress(history)
@@ -294,7 +289,7 @@ class PredictorService:
             for end in retrain_ends_in_transaction(stored_at, self.settings.retrain_every):
                 log.info("retrain requested observations_end_offset=%s", end)
                 metrics.RETRAIN_REQUESTS.inc()
-                self._send(topics.retrain, RetrainRequest(end, self.instance).to_dict(), None)
+                self._send(topics.retrain, RetrainRequested(end, self.instance).to_dict(), None)
         sent = time.perf_counter()
         producer.commit_transaction(commit_offsets(records), self.consumer)
         committed = time.perf_counter()
@@ -370,7 +365,7 @@ class PredictorService:
                 for end in retrain_ends(stored_at, self.settings.retrain_every):
                     log.info("retrain requested observations_end_offset=%s", end)
                     metrics.RETRAIN_REQUESTS.inc()
-                    request = RetrainRequest(end, self.instance).to_dict()
+                    request = RetrainRequested(end, self.instance).to_dict()
                     batch.retrain_requests.append(self._send(self.topics.retrain, request, None))
                 if batch.retrain_requests:
                     continue  # this batch completes once its retrain requests are acknowledged too
@@ -495,7 +490,7 @@ class PredictorService:
     def _read_control_messages(self) -> None:
         for record in self.control.poll(0):
             try:
-                message = control_from_dict(decode_object(record.value))
+                message = event_from_dict(decode_object(record.value))
             except MessageError as error:
                 log.warning("unreadable control message offset=%s error=%s", record.offset, error)
                 continue
@@ -512,7 +507,7 @@ class PredictorService:
                 continue
             version = serving_version(message)
             if version is not None:
-                log.info("new serving version announced, loading version=%s event=%s", version, message.event)
+                log.info("new serving version announced, loading version=%s event=%s", version, message.EVENT)
                 self.swapper.request(version)
 
     def _send(self, topic: str, payload: dict, key: str | None) -> Delivery:

@@ -21,16 +21,8 @@ from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
-from utils.messages import (
-    Explanation,
-    Prediction,
-    PredictionError,
-    PredictionRequest,
-    answer_from_dict,
-    decode_object,
-    encode,
-)
-from utils.schema import MessageError
+from utils.messages.codec import MessageError, decode_object, encode
+from utils.messages.requests import Explanation, Prediction, PredictionError, PredictionRequest, answer_from_dict
 from utils.settings import SampleAppSettings
 
 log = logging.getLogger(__name__)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from train.lineage import adult_data_input
+from train.mlflow_runs import Tracker, adult_data_input
 from train.pipeline import train_version
 from train.promotion import make_current
 from train.spark import spark_session
-from train.tracking import Tracker
 from utils.data import load_test, load_train, split_test
 from utils.mlflow_outage import probe
 from utils.model_store import ModelStore

@@ -9,8 +9,9 @@ import pandas as pd
 from utils.kafka.clients import create_consumer
 from utils.kafka.interface import ConsumerOptions, Partition
 from utils.kafka.reading import read_range
-from utils.messages import Observation, decode_object
-from utils.schema import FEATURE_FIELDS, MessageError
+from utils.messages.codec import MessageError, decode_object
+from utils.messages.requests import Observation
+from utils.schema import FEATURE_FIELDS
 from utils.settings import KafkaSettings
 
 log = logging.getLogger(__name__)

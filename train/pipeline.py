@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from train.evaluate import classification_metrics, prefixed
-from train.tracking import Tracker
+from train.mlflow_runs import Tracker
 from train.tune import fit_final, make_dataset, tune
 from utils.data import frame_columns
 from utils.features import Preprocessor
@@ -23,7 +23,7 @@ from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore
 from utils.settings import TuningSettings
 
 if TYPE_CHECKING:
-    from train.lineage import TrainingInput
+    from train.mlflow_runs import TrainingInput
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from train.tracking import point_champion_at
-from utils.messages import CANARY, SHADOW
+from train.mlflow_runs import point_champion_at
+from utils.messages.events import CANARY, SHADOW
 from utils.model_store import ModelStore
 
 log = logging.getLogger(__name__)

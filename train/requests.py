@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from utils.kafka.interface import Record
-from utils.messages import RetrainRequest, control_from_dict, decode_object
-from utils.schema import MessageError
+from utils.messages.codec import MessageError, decode_object
+from utils.messages.events import RetrainRequested, event_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,10 @@ def retrain_target(records: Iterable[Record]) -> RetrainTarget | None:
     ends = []
     for record in records:
         try:
-            message = control_from_dict(decode_object(record.value))
+            message = event_from_dict(decode_object(record.value))
         except MessageError as error:
             log.warning("unreadable message on %s offset=%s error=%s", record.topic, record.offset, error)
             continue
-        if isinstance(message, RetrainRequest):
+        if isinstance(message, RetrainRequested):
             ends.append(message.observations_end_offset)
     return RetrainTarget(max(ends), len(ends)) if ends else None

@@ -18,15 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from train.judgement import PairedFigures
+from train.mlflow_runs import record_rollout_decision
 from train.promotion import DECISION_KEY, make_current
-from train.tracking import record_rollout_decision
 from utils.kafka.clients import create_consumer
 from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import Consumer, ConsumerOptions, Partition, Producer
 from utils.kafka.reading import read_available
-from utils.messages import ChallengerStarted, Observation, RolloutDecided, decode_object, encode
+from utils.messages.codec import MessageError, decode_object, encode
+from utils.messages.events import ChallengerStarted, RolloutDecided
+from utils.messages.requests import Observation
 from utils.model_store import ModelStore
-from utils.schema import MessageError
 from utils.settings import KafkaSettings, Topics
 
 log = logging.getLogger(__name__)
@@ -102,14 +103,14 @@ def start_trial(
     """Record the rollout in the store (where predictors that start later find it), then announce it.
     A rollout already in progress for another version is superseded: the newer version is judged."""
     current = store.challenger()
-    if current is not None and int(current["version"]) == rollout.version:
-        rollout = ChallengerStarted.from_dict(current)  # started before a restart: same tally start
+    if current is not None and current.version == rollout.version:
+        rollout = current  # started before a restart: same tally start
     else:
         if current is not None:
-            superseded = ChallengerStarted.from_dict(current)
+            superseded = current
             reason = f"version {rollout.version} is on trial instead"
             end_trial(store, superseded, False, "superseded", reason, None, registry, producer, topics, stop)
-        store.set_challenger(rollout.to_dict())
+        store.set_challenger(rollout)
     announce(producer, topics, rollout, stop)
     log.info(
         "challenger on trial version=%s champion=%s mode=%s canary_fraction=%s tally_from_offset=%s",
@@ -149,8 +150,8 @@ def conclude(
             store.set_current(rollout.version)
         else:
             make_current(store, rollout.version, registry.tracking_uri, registry.registered_model)
-    record = store.challenger()
-    if record is not None and int(record["version"]) == rollout.version:
+    current = store.challenger()
+    if current is not None and current.version == rollout.version:
         store.set_challenger(None)
     log.info(
         "rollout decided version=%s promoted=%s decided_by=%s reason=%s",
@@ -188,7 +189,7 @@ def announce(
     producer: Producer, topics: Topics, message: ChallengerStarted | RolloutDecided, stop: threading.Event
 ) -> None:
     producer.send(topics.model_events, encode(message.to_dict()))
-    flush_or_wait(producer, stop, message.event)
+    flush_or_wait(producer, stop, message.EVENT)
 
 
 def decision_metrics(figures: PairedFigures) -> dict[str, float]:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from train.drift import PSI_WARNING, drifted, feature_drift, prediction_shift
 from train.judgement import WAIT, PairedFigures, judge
-from train.lineage import adult_data_input, observations_input
+from train.mlflow_runs import Tracker, adult_data_input, observations_input
 from train.observations import observations_frame, read_observations
 from train.pipeline import timed, train_version
 from train.promotion import (
@@ -36,11 +36,10 @@ from train.promotion import (
 from train.requests import retrain_target
 from train.rollout import PairedTally, Registry, end_trial, observations_end, start_trial
 from train.spark import spark_session
-from train.tracking import Tracker
 from utils import metrics
-from utils.compiled import start_build
-from utils.control import recent_control_messages
+from utils.compiled_cache import start_build
 from utils.data import frame_to_records, load_test, load_train, split_test
+from utils.event_history import already_announced, recent_events
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.health import BrokerHealth, flush_or_wait
 from utils.kafka.interface import (
@@ -55,7 +54,8 @@ from utils.kafka.interface import (
 )
 from utils.kafka.offsets import commit_offsets
 from utils.kafka.topics import wait_for_broker
-from utils.messages import ChallengerStarted, TrainingCompleted, already_announced, encode
+from utils.messages.codec import encode
+from utils.messages.events import ChallengerStarted, TrainingCompleted
 from utils.metrics import serve_metrics
 from utils.mlflow_outage import TrackingUnavailable, call_when_up, is_outage, wait_for_tracking
 from utils.model_store import ModelStore
@@ -278,9 +278,7 @@ class TrainerService:
         message = TrainingCompleted(
             latest, serving, metadata["metrics"], metadata["trained_rows"], metadata.get("observations_end_offset", 0)
         )
-        history = recent_control_messages(
-            self.settings.common.kafka, self.topics.model_events, f"{self.instance}-history"
-        )
+        history = recent_events(self.settings.common.kafka, self.topics.model_events, f"{self.instance}-history")
         if already_announced(history, latest, serving):
             log.info("training completed already announced version=%s promoted=%s", latest, serving)
         else:
@@ -313,14 +311,13 @@ class TrainerService:
     def _judge_rollout(self) -> None:
         """Read the rollout's paired tally and, once it is large enough, decide. A decision an
         operator took meanwhile (promote.py, rollback.py) ends the tally here too."""
-        record = self.store.challenger()
-        if record is None:
+        rollout = self.store.challenger()
+        if rollout is None:
             if self._tally is not None:
                 self._tally.close()
                 self._tally = None
                 metrics.ROLLOUT_LABELLED.set(0)
             return
-        rollout = ChallengerStarted.from_dict(record)
         if DECISION_KEY in self.store.metadata(rollout.version):
             self._conclude(rollout, promoted=False, decided_by="", reason="", figures=None)  # finish a decision
             return

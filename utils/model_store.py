@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from utils.messages.codec import MessageError
+from utils.messages.events import ChallengerStarted, event_from_dict
+
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.txt"
@@ -130,25 +133,29 @@ class ModelStore:
             _fsync(self.root)
         log.info("current model version set version=%s", version)
 
-    def challenger(self) -> dict | None:
-        """The rollout in progress (a ChallengerStarted record), or None."""
+    def challenger(self) -> ChallengerStarted | None:
+        """The rollout in progress, or None."""
+        path = self.root / CHALLENGER_FILE
         try:
-            return json.loads((self.root / CHALLENGER_FILE).read_text())
+            record = json.loads(path.read_text())
+            event = event_from_dict({**record, "event": ChallengerStarted.EVENT})
         except FileNotFoundError:
             return None
-        except ValueError as error:
-            raise ModelStoreError(f"{self.root / CHALLENGER_FILE} is not JSON ({error})") from error
+        except (ValueError, TypeError, MessageError) as error:
+            raise ModelStoreError(f"{path} is not a rollout record ({error})") from error
+        assert isinstance(event, ChallengerStarted)
+        return event
 
-    def set_challenger(self, record: Mapping[str, Any] | None) -> None:
-        """Start (a record) or end (None) a rollout, atomically."""
+    def set_challenger(self, rollout: ChallengerStarted | None) -> None:
+        """Start (a rollout) or end (None) a rollout, atomically."""
         with self._writer_lock():
             path = self.root / CHALLENGER_FILE
-            if record is None:
+            if rollout is None:
                 path.unlink(missing_ok=True)
             else:
-                _replace_text(path, json.dumps(record, sort_keys=True))
+                _replace_text(path, json.dumps(rollout.to_dict(), sort_keys=True))
             _fsync(self.root)
-        log.info("challenger %s", f"set version={record['version']}" if record else "cleared")
+        log.info("challenger %s", f"set version={rollout.version}" if rollout else "cleared")
 
     def update_metadata(self, version: int, updates: Mapping[str, Any]) -> None:
         """Add to a published version's metadata (a rollout's decision); files and checksums stay."""

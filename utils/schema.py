@@ -9,7 +9,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-MAX_REQUEST_ID_LENGTH = 128
+from utils.messages.codec import MessageError
+
 MAX_TEXT_LENGTH = 100
 LABEL_FIELD = "income_bracket"
 
@@ -52,42 +53,6 @@ FEATURE_FIELDS: tuple[str, ...] = (
 LABELS = {"<=50K": 0, "<=50K.": 0, ">50K": 1, ">50K.": 1}
 _REQUIRED = frozenset(FEATURE_FIELDS)
 _ALLOWED = _REQUIRED | {LABEL_FIELD}
-
-
-class MessageError(ValueError):
-    """A payload that does not follow its schema. `code` is stable; `message` is for humans."""
-
-    def __init__(self, code: str, message: str, request_id: str | None = None):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-
-
-def read_request_id(payload: Mapping[str, Any]) -> str:
-    """The request id, if it follows the rule: a string of 1 to MAX_REQUEST_ID_LENGTH characters,
-    not only spaces, every one printable (Python's str.isprintable(): no control, format, line or
-    paragraph separator, private-use, surrogate or unassigned character; the only space allowed is
-    the ASCII one). So an id can be logged as it is and cannot forge or hide a log line.
-
-    An id of the right type and length that breaks the rule raises `invalid_request_id` with the id
-    attached (`MessageError.request_id`): it can still be echoed in a JSON answer, whose encoding
-    escapes it. Anything else cannot be answered: `missing_request_id` (not a string, empty) or
-    `invalid_request_id` (too long to echo), both without an id."""
-    request_id = payload.get("request_id")
-    if not isinstance(request_id, str) or not request_id.strip():
-        raise MessageError("missing_request_id", "request_id must be a non-empty string")
-    if len(request_id) > MAX_REQUEST_ID_LENGTH:
-        raise MessageError("invalid_request_id", f"request_id is longer than {MAX_REQUEST_ID_LENGTH} characters")
-    if not request_id.isprintable():
-        position = next(i for i, character in enumerate(request_id) if not character.isprintable())
-        raise MessageError(
-            "invalid_request_id",
-            f"request_id may only hold printable characters; character {position} is "
-            f"{request_id[position].encode('unicode_escape').decode('ascii')}",
-            request_id=request_id,
-        )
-    return request_id
 
 
 def validate_features(data: Mapping[str, Any]) -> dict[str, Any]:

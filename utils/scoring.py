@@ -1,5 +1,5 @@
 """A model version ready to serve: LightGBM booster + preprocessor, verified before use, and
-optionally its compiled form (utils/compiled.py), which gives the same probabilities faster."""
+optionally its compiled form (utils/compiled_cache.py), which gives the same probabilities faster."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from utils.compiled import CompiledModel
+from utils.compiled_cache import CompiledModel
 from utils.features import FEATURE_NAMES, Preprocessor, PreprocessorFormatError
 from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore, ModelStoreError
 

@@ -47,7 +47,7 @@ def initialized(tmp_path_factory) -> Path:
     result = run_script("initialize.py", ["--max-evals", "2", "--threads", "2"], env)
     assert result.returncode == 0, result.stderr[-3000:]
     built = subprocess.run(
-        [sys.executable, "-m", "utils.compiled", "--model-store", str(root / "models"), "--version", "1"],
+        [sys.executable, "-m", "utils.compiler_process", "--model-store", str(root / "models"), "--version", "1"],
         cwd=ROOT,
         env=env,
         capture_output=True,

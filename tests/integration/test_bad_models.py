@@ -11,7 +11,9 @@ from mlflow import MlflowClient
 
 from tests.integration.processes import run_script
 from utils.data import frame_to_records, load_train
-from utils.messages import PredictionRequest, TrainingCompleted, encode
+from utils.messages.codec import encode
+from utils.messages.events import TrainingCompleted
+from utils.messages.requests import PredictionRequest
 from utils.settings import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL
 
 

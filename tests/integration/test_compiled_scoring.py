@@ -9,7 +9,7 @@ import lightgbm as lgb
 import numpy as np
 
 from tests.integration.metrics import free_port, scrape
-from utils.compiled import CACHE_DIR, MANIFEST_FILE, OBJECT_FILE
+from utils.compiled_cache import CACHE_DIR, MANIFEST_FILE, OBJECT_FILE
 from utils.features import Preprocessor
 from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore
 

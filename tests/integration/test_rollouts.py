@@ -13,7 +13,9 @@ from mlflow import MlflowClient
 from tests.integration.figures import record_figures
 from tests.integration.processes import run_script
 from utils.data import frame_to_records, load_test, split_test
-from utils.messages import ChallengerStarted, PredictionRequest, encode
+from utils.messages.codec import encode
+from utils.messages.events import ChallengerStarted
+from utils.messages.requests import PredictionRequest
 from utils.model_store import ModelStore
 
 
@@ -160,7 +162,7 @@ def test_an_operator_decides_a_rollout_early(pipeline, command, promoted):
     store = ModelStore(pipeline.root / "models")
     files = store.read_verified(1)
     store.publish(files, {**store.metadata(1), "trigger": "test", "mlflow_run_id": ""})
-    store.set_challenger(ChallengerStarted(2, 1, "shadow", 0.0, 0).to_dict())
+    store.set_challenger(ChallengerStarted(2, 1, "shadow", 0.0, 0))
     predictor = pipeline.start_predictor()
     predictor.wait_for_log(r"challenger loaded version=2", 60)
     before, _ = pipeline.sample_app("--n", "100", "--rate", "0")

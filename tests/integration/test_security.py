@@ -23,7 +23,8 @@ from utils.kafka.interface import (
     Partition,
     ProducerOptions,
 )
-from utils.messages import ModelRolledBack, encode
+from utils.messages.codec import encode
+from utils.messages.events import ModelRolledBack
 from utils.settings import KafkaClient, KafkaSettings
 
 PASSWORDS = {"admin": "admin-secret", "app": "app-secret", "predictor": "predictor-secret", "trainer": "trainer-secret"}

@@ -23,7 +23,9 @@ from train.spark import spark_session
 from train.tune import SEARCH_SPACE, tune
 from utils.data import frame_columns, load_test, load_train
 from utils.features import Preprocessor
-from utils.messages import Observation, RetrainRequest, encode
+from utils.messages.codec import encode
+from utils.messages.events import RetrainRequested
+from utils.messages.requests import Observation
 from utils.model_store import ModelStore
 from utils.schema import FEATURE_FIELDS
 from utils.settings import DEFAULT_EXPERIMENT, SparkSettings, TuningSettings
@@ -163,7 +165,7 @@ def write_observations(pipeline: Pipeline) -> int:
     rows = test[list(FEATURE_FIELDS)].to_dict("records")
     for number, (row, label) in enumerate(zip(rows, test["label"].tolist(), strict=True)):
         producer.send(pipeline.topic("observations"), encode(Observation(f"obs-{number}", row, int(label)).to_dict()))
-    producer.send(pipeline.topic("retrain_topic"), encode(RetrainRequest(OBSERVATIONS, "test").to_dict()))
+    producer.send(pipeline.topic("retrain_topic"), encode(RetrainRequested(OBSERVATIONS, "test").to_dict()))
     producer.flush()
     producer.close()
     return OBSERVATIONS

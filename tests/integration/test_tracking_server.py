@@ -23,7 +23,8 @@ from tests.integration.figures import record_figures
 from tests.integration.processes import run_script
 from utils.kafka.clients import create_producer
 from utils.kafka.interface import ProducerOptions
-from utils.messages import TrainingCompleted, encode
+from utils.messages.codec import encode
+from utils.messages.events import TrainingCompleted
 from utils.settings import DEFAULT_REGISTERED_MODEL, KafkaSettings
 
 OUTAGE_S = 20

@@ -6,7 +6,7 @@ import pytest
 
 from predict.batch import Challenger, canary_share, decide, role_of
 from tests.unit.predict.test_batch import LIMIT, TOP, FixedScorer, record, request
-from utils.messages import CHALLENGER, CHAMPION
+from utils.messages.requests import CHALLENGER, CHAMPION
 
 IDS = [str(uuid.UUID(int=n)) for n in range(10_000)]
 

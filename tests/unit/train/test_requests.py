@@ -2,7 +2,8 @@ import pytest
 
 from train.requests import RetrainTarget, retrain_target
 from utils.kafka.interface import Record
-from utils.messages import ModelRefused, RetrainRequest, TrainingCompleted, encode
+from utils.messages.codec import encode
+from utils.messages.events import ModelRefused, RetrainRequested, TrainingCompleted
 
 
 def records(*payloads):
@@ -13,9 +14,9 @@ def records(*payloads):
     "batch, target",
     [
         (records(), None),
-        (records(encode(RetrainRequest(50).to_dict())), RetrainTarget(50, 1)),
+        (records(encode(RetrainRequested(50).to_dict())), RetrainTarget(50, 1)),
         (
-            records(*(encode(RetrainRequest(end).to_dict()) for end in (50, 150, 100))),
+            records(*(encode(RetrainRequested(end).to_dict()) for end in (50, 150, 100))),
             RetrainTarget(150, 3),
         ),
         (
@@ -24,7 +25,7 @@ def records(*payloads):
                 encode(ModelRefused(2, "bad").to_dict()),
                 b"garbage",
                 None,
-                encode(RetrainRequest(75).to_dict()),
+                encode(RetrainRequested(75).to_dict()),
             ),
             RetrainTarget(75, 1),
         ),

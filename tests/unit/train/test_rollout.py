@@ -4,7 +4,7 @@ import pytest
 
 from train.promotion import DECISION_KEY
 from train.rollout import conclude
-from utils.messages import ChallengerStarted
+from utils.messages.events import ChallengerStarted
 from utils.model_store import ModelStore
 
 
@@ -22,7 +22,7 @@ ROLLOUT = ChallengerStarted(2, 1, "shadow", 0.0, 100)
 
 @pytest.mark.parametrize("promoted, serving", [(True, 2), (False, 1)])
 def test_a_decision_is_recorded_carried_out_and_the_rollout_cleared(store, promoted, serving):
-    store.set_challenger(ROLLOUT.to_dict())
+    store.set_challenger(ROLLOUT)
     decided = conclude(store, ROLLOUT, promoted, "live judgement", "because", None)
     assert (decided.version, decided.promoted, decided.decided_by) == (2, promoted, "live judgement")
     assert store.current_version() == serving
@@ -33,7 +33,7 @@ def test_a_decision_is_recorded_carried_out_and_the_rollout_cleared(store, promo
 
 
 def test_concluding_again_finishes_the_first_decision_and_changes_nothing_else(store):
-    store.set_challenger(ROLLOUT.to_dict())
+    store.set_challenger(ROLLOUT)
     store.update_metadata(2, {DECISION_KEY: {"promoted": True, "decided_by": "operator", "reason": "early"}})
     # A restart after the decision was written, before it was carried out: the first decision wins.
     decided = conclude(store, ROLLOUT, False, "live judgement", "late", None)
@@ -45,6 +45,6 @@ def test_concluding_again_finishes_the_first_decision_and_changes_nothing_else(s
 
 def test_a_rollout_survives_in_the_store(store):
     assert store.challenger() is None
-    store.set_challenger(ROLLOUT.to_dict())
+    store.set_challenger(ROLLOUT)
     record = ModelStore(store.root).challenger()
-    assert record is not None and ChallengerStarted.from_dict(record) == ROLLOUT
+    assert record == ROLLOUT

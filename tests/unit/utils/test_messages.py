@@ -4,29 +4,27 @@ import math
 
 import pytest
 
-from utils.messages import (
+from utils.event_history import already_announced, readable_events, rollout_in_progress
+from utils.messages.codec import MessageError, decode_object, encode
+from utils.messages.events import (
     ChallengerStarted,
-    DeadLetter,
     ModelRefused,
     ModelRolledBack,
+    RetrainRequested,
+    RolloutDecided,
+    TrainingCompleted,
+    event_from_dict,
+    serving_version,
+)
+from utils.messages.requests import (
+    DeadLetter,
     Observation,
     Prediction,
     PredictionError,
     PredictionRequest,
-    RetrainRequest,
-    RolloutDecided,
-    TrainingCompleted,
-    already_announced,
     answer_from_dict,
-    control_from_dict,
-    controls_of,
-    decode_object,
-    encode,
     peek_request_id,
-    rollout_in_progress,
-    serving_version,
 )
-from utils.schema import MessageError
 
 VALID = {
     "age": 39,
@@ -146,7 +144,7 @@ def test_answer_round_trip(answer):
 @pytest.mark.parametrize(
     "message",
     [
-        RetrainRequest(50, "predictor-1"),
+        RetrainRequested(50, "predictor-1"),
         TrainingCompleted(2, True, {"holdout_auc": 0.92}, 32611, 50),
         ModelRefused(3, "checksum mismatch", "predictor-1"),
         ModelRolledBack(1, 2, "rollback-host"),
@@ -158,7 +156,7 @@ def test_answer_round_trip(answer):
     ],
 )
 def test_control_round_trip(message):
-    assert control_from_dict(decode_object(encode(message.to_dict()))) == message
+    assert event_from_dict(decode_object(encode(message.to_dict()))) == message
 
 
 @pytest.mark.parametrize(
@@ -167,7 +165,7 @@ def test_control_round_trip(message):
         (TrainingCompleted(2, True, {}, 1, 0), 2),
         (TrainingCompleted(2, False, {}, 1, 0), None),
         (ModelRolledBack(1, 2), 1),
-        (RetrainRequest(50), None),
+        (RetrainRequested(50), None),
         (ModelRefused(3, "bad"), None),
         (ChallengerStarted(5, 4, "shadow"), None),
         (RolloutDecided(5, True, "operator"), 5),
@@ -207,7 +205,7 @@ def test_request_id_of_a_record_too_large_to_parse(raw, request_id):
 )
 def test_control_rejects(payload):
     with pytest.raises(MessageError):
-        control_from_dict(payload)
+        event_from_dict(payload)
 
 
 @pytest.mark.parametrize("scores", [None, {3: 0.25, 4: 0.75}])
@@ -233,7 +231,7 @@ CANARY_3 = ChallengerStarted(3, 1, "canary", 0.1)
     [
         ([], None),
         ([SHADOW_2], SHADOW_2),
-        ([SHADOW_2, RetrainRequest(50), TrainingCompleted(3, False, {}, 1, 50)], SHADOW_2),
+        ([SHADOW_2, RetrainRequested(50), TrainingCompleted(3, False, {}, 1, 50)], SHADOW_2),
         ([SHADOW_2, RolloutDecided(2, True, "live judgement")], None),
         ([SHADOW_2, RolloutDecided(2, False, "superseded"), CANARY_3], CANARY_3),
         ([SHADOW_2, RolloutDecided(9, False, "operator")], SHADOW_2),  # about another version
@@ -258,5 +256,5 @@ def test_a_version_is_announced_once(messages, version, serving, expected):
 
 
 def test_unreadable_control_records_are_skipped():
-    values = [encode(RetrainRequest(50).to_dict()), b"{oops", None, encode(ModelRolledBack(1).to_dict())]
-    assert controls_of(values) == [RetrainRequest(50), ModelRolledBack(1)]
+    values = [encode(RetrainRequested(50).to_dict()), b"{oops", None, encode(ModelRolledBack(1).to_dict())]
+    assert readable_events(values) == [RetrainRequested(50), ModelRolledBack(1)]

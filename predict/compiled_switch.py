@@ -1,4 +1,4 @@
-"""Moving a serving version to its compiled form (utils/compiled.py) without ever waiting for it.
+"""Moving a serving version to its compiled form (utils/compiled_cache.py) without ever waiting for it.
 
 A version always starts serving on LightGBM. In the background its compiled object is loaded from
 the cache (built first if needed, in a child process) and scores the fixed holdout beside LightGBM;
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from utils.compiled import (
+from utils.compiled_cache import (
     DEFAULT_BUILD_TIMEOUT_S,
     TOLERANCE,
     BuildFailed,
@@ -37,7 +37,7 @@ class CompiledFormRefused(RuntimeError):
         self.reason = reason
 
 
-class CompiledForm:
+class CompiledSwitch:
     def __init__(
         self,
         cache: CompiledCache,

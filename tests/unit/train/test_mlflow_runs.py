@@ -3,7 +3,7 @@
 import lightgbm as lgb
 from mlflow import MlflowClient
 
-from train.tracking import Tracker
+from train.mlflow_runs import Tracker
 from utils.model_store import MODEL_FILE, ModelStore
 from utils.settings import DEFAULT_REGISTERED_MODEL
 
@@ -42,7 +42,7 @@ def test_an_interrupted_version_is_recorded_once_in_its_own_run(tmp_path, small_
 def test_a_training_run_names_its_datasets_and_the_experiment_is_a_training_one(tmp_path):
     import json
 
-    from train.lineage import adult_data_input, observations_input
+    from train.mlflow_runs import adult_data_input, observations_input
     from utils.data import expected_digests, load_train
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -1,22 +1,27 @@
-"""MLflow bookkeeping: one parent run per tuning session, one nested run per trial, the final model
-logged and registered as a version of one registered model."""
+"""What MLflow records of training: one parent run per tuning session, one nested run per trial, the
+final model logged and registered as a version of one registered model, the datasets each run saw
+(adult.data with its SHA-256, the range of the observations log it read: the UI's Dataset column),
+the champion alias, rollout decisions and rollbacks."""
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import lightgbm as lgb
+import mlflow
+import pandas as pd
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.pandas_dataset import from_pandas
 
 from train.tune import Trial
-
-if TYPE_CHECKING:
-    from train.lineage import TrainingInput
-from utils.messages import RolloutDecided
+from utils.messages.events import RolloutDecided
 from utils.model_store import CHAMPION_ALIAS, MODEL_FILE, REGISTRY_ARTIFACT, ModelStore
 
 log = logging.getLogger(__name__)
@@ -32,9 +37,7 @@ def local_artifact_root(tracking_uri: str) -> Path | None:
 
 def point_champion_at(tracking_uri: str, registered_model: str, store_version: int) -> None:
     """Move the champion alias to the registry version of a store version, so that
-    `models:/<name>@champion` is what serves (called by train/promotion.py only)."""
-    import mlflow
-
+    `models:/<name>@champion` is what serves (called by train/champion.py only)."""
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
     matches = client.search_model_versions(f"name='{registered_model}' and tags.store_version='{store_version}'")
@@ -50,8 +53,6 @@ def point_champion_at(tracking_uri: str, registered_model: str, store_version: i
 
 def record_rollback(tracking_uri: str, experiment: str, previous: int | None, version: int) -> None:
     """A run tagged trigger=rollback, so that the experiment shows who moved serving and when."""
-    import mlflow
-
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment)
     tags = {"trigger": "rollback", "store_version": str(version), "replaces_version": str(previous)}
@@ -67,8 +68,6 @@ def record_rollout_decision(
     if not run_id:
         return
     try:
-        import mlflow
-
         mlflow.set_tracking_uri(tracking_uri)
         client = mlflow.MlflowClient()
         client.set_tag(run_id, "rollout_promoted", str(decided.promoted))
@@ -91,11 +90,92 @@ def _alias_version(client: Any, registered_model: str) -> str | None:
         return None  # no alias yet
 
 
+class KafkaOffsets(DatasetSource):
+    """A range of one partition of a Kafka topic: `[start_offset, end_offset)`."""
+
+    def __init__(self, topic: str, partition: int, start_offset: int, end_offset: int):
+        self.topic, self.partition = topic, partition
+        self.start_offset, self.end_offset = start_offset, end_offset
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return "kafka"
+
+    def load(self, **kwargs: Any) -> Any:
+        raise NotImplementedError("read the range with train/observations.py")
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return False  # never built from a string: only this project writes it
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> KafkaOffsets:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "start_offset": self.start_offset,
+            "end_offset": self.end_offset,
+        }
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> KafkaOffsets:
+        return cls(
+            str(source_dict["topic"]),
+            int(source_dict["partition"]),
+            int(source_dict["start_offset"]),
+            int(source_dict["end_offset"]),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingInput:
+    """One dataset a run trained on. `source` is a file path or a KafkaOffsets; `digest` names the
+    exact content (None: MLflow computes one from the frame)."""
+
+    name: str
+    frame: pd.DataFrame
+    source: str | KafkaOffsets
+    digest: str | None = None
+
+
+# MLflow stores a dataset digest in 36 characters at most.
+DIGEST_LENGTH = 32
+
+
+def log_training_inputs(inputs: Sequence[TrainingInput]) -> None:
+    """Log each input of the active run with context "training"."""
+    for item in inputs:
+        digest = item.digest[:DIGEST_LENGTH] if item.digest else None
+        with warnings.catch_warnings():
+            # Advice for model signatures and the choice between two identical local-file sources:
+            # neither applies to a dataset record, and they would print on every retrain.
+            warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways", category=UserWarning)
+            dataset = from_pandas(item.frame, source=item.source, targets="label", name=item.name, digest=digest)
+            mlflow.log_input(dataset, context="training")
+
+
+def adult_data_input(frame: pd.DataFrame) -> TrainingInput:
+    """The census training file, named by the SHA-256 it is verified against (data/SHA256SUMS)."""
+    from utils.data import DATA_DIR, expected_digests
+
+    return TrainingInput("adult.data", frame, str(DATA_DIR / "adult.data"), expected_digests()["adult.data"])
+
+
+def observations_input(frame: pd.DataFrame, topic: str, start_offset: int, end_offset: int) -> TrainingInput:
+    """The labelled observations a retrain read: partition 0 of `topic`, `[start_offset, end_offset)`."""
+    return TrainingInput(
+        f"observations[{start_offset}:{end_offset})", frame, KafkaOffsets(topic, 0, start_offset, end_offset)
+    )
+
+
 class Tracker:
-    """Wraps the fluent MLflow API; imported lazily so that services that never train stay light."""
+    """Wraps the fluent MLflow API for one experiment and one registered model."""
 
     def __init__(self, tracking_uri: str, experiment: str, registered_model: str):
-        import mlflow
         import mlflow.lightgbm  # noqa: F401  (registers the flavor used in log_model)
 
         self.mlflow = mlflow
@@ -109,9 +189,7 @@ class Tracker:
         mlflow.MlflowClient().set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
 
     def log_inputs(self, inputs: Sequence[TrainingInput]) -> None:
-        """The datasets the active run trains on (train/lineage.py)."""
-        from train.lineage import log_training_inputs
-
+        """The datasets the active run trains on."""
         log_training_inputs(inputs)
 
     @contextmanager

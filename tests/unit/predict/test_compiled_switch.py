@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from predict.compiled_form import CompiledForm, CompiledFormRefused
+from predict.compiled_switch import CompiledFormRefused, CompiledSwitch
 from predict.hot_swap import LoadResult, ModelSwapper
-from utils.compiled import CompiledCache, CompiledModel
+from utils.compiled_cache import CompiledCache, CompiledModel
 from utils.data import frame_to_records, load_test, split_test
 from utils.model_store import MODEL_FILE, ModelStore
 from utils.scoring import Scorer, scorer_from_files
@@ -44,7 +44,7 @@ def wait_for(swapper: ModelSwapper, timeout_s: float = 120) -> list[LoadResult]:
 
 def test_the_compiled_form_is_built_checked_and_swapped_in(tmp_path, small_model_files, cache, holdout):
     scorer = scorer_from_files(1, small_model_files)
-    swapper = ModelSwapper(ModelStore(tmp_path), scorer, upgrade=CompiledForm(cache, holdout).of)
+    swapper = ModelSwapper(ModelStore(tmp_path), scorer, upgrade=CompiledSwitch(cache, holdout).of)
     try:
         assert swapper.current.engine == "lightgbm", "a version serves on LightGBM at once"
         [result] = wait_for(swapper)
@@ -63,21 +63,21 @@ def test_a_compiled_form_that_scores_differently_is_refused(small_model_files, o
         def load(self, model_text: bytes) -> CompiledModel | None:
             return wrong
 
-    form = CompiledForm(WrongObjectCache(cache.root), holdout)
+    form = CompiledSwitch(WrongObjectCache(cache.root), holdout)
     with pytest.raises(CompiledFormRefused) as refused:
         form.of(scorer_from_files(1, small_model_files))
     assert refused.value.reason == "mismatch"
 
 
 def test_without_a_compiler_lightgbm_keeps_serving(tmp_path, small_model_files, monkeypatch, holdout):
-    import utils.compiled
+    import utils.compiled_cache
 
     def missing() -> str:
-        raise utils.compiled.CompilerUnavailable("lleaves not importable")
+        raise utils.compiled_cache.CompilerUnavailable("lleaves not importable")
 
-    monkeypatch.setattr(utils.compiled, "compiler_id", missing)
+    monkeypatch.setattr(utils.compiled_cache, "compiler_id", missing)
     scorer = scorer_from_files(1, small_model_files)
-    swapper = ModelSwapper(ModelStore(tmp_path), scorer, upgrade=CompiledForm(CompiledCache(tmp_path), holdout).of)
+    swapper = ModelSwapper(ModelStore(tmp_path), scorer, upgrade=CompiledSwitch(CompiledCache(tmp_path), holdout).of)
     try:
         [result] = wait_for(swapper)
         assert result.compile_refused == "unavailable"

@@ -17,7 +17,6 @@ bytes that are loaded (copied into a private temporary folder first).
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import json
@@ -161,7 +160,7 @@ class CompiledCache:
         self.root.mkdir(parents=True, exist_ok=True)
         try:
             result = subprocess.run(
-                [sys.executable, "-m", "utils.compiled", "--cache", str(self.root)],
+                [sys.executable, "-m", "utils.compiler_process", "--cache", str(self.root)],
                 input=model_text,
                 capture_output=True,
                 timeout=timeout_s,
@@ -185,7 +184,15 @@ def start_build(store_root: Path, version: int) -> subprocess.Popen | None:
     except CompilerUnavailable:
         return None
     return subprocess.Popen(
-        [sys.executable, "-m", "utils.compiled", "--model-store", str(store_root), "--version", str(int(version))],
+        [
+            sys.executable,
+            "-m",
+            "utils.compiler_process",
+            "--model-store",
+            str(store_root),
+            "--version",
+            str(int(version)),
+        ],
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -250,31 +257,3 @@ def build_entry(cache_root: Path, model_text: bytes) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return entry
-
-
-def main() -> None:
-    """`python -m utils.compiled --cache DIR < model.txt` (what `CompiledCache.build` runs), or
-    `--model-store DIR --version N` to build a stored version ahead of time."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--cache", type=Path, help="cache folder; the model text comes on standard input")
-    parser.add_argument("--model-store", type=Path, help="build a stored, verified version into its store's cache")
-    parser.add_argument("--version", type=int)
-    args = parser.parse_args()
-    from utils.logs import configure_logging
-
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO"), "compiler")
-    if args.model_store is not None and args.version is not None:
-        from utils.model_store import MODEL_FILE, ModelStore
-
-        store = ModelStore(args.model_store)
-        entry = build_entry(CompiledCache.in_store(store.root).root, store.read_verified(args.version)[MODEL_FILE])
-    elif args.cache is not None:
-        entry = build_entry(args.cache, sys.stdin.buffer.read())
-    else:
-        parser.error("give --cache (model on stdin) or --model-store and --version")
-    manifest = json.loads((entry / MANIFEST_FILE).read_text())
-    log.info("compiled model ready key=%s compile_seconds=%s", manifest["key"], manifest["compile_seconds"])
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from utils.compiled import (
+from utils.compiled_cache import (
     MANIFEST_FILE,
     OBJECT_FILE,
     TOLERANCE,
