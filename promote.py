@@ -6,13 +6,16 @@ import logging
 import sys
 import threading
 
-from train.judgement import PairedFigures, paired_figures
-from train.rollout import PairedTally, Registry, end_trial
-from utils.cli import main
+from train.announce import Announcer
+from train.champion import Registry
+from train.rollout.judgement import PairedFigures, paired_figures
+from train.rollout.tally import PairedTally
+from train.rollout.trial import Ending, Trials
+from utils.cli import EXIT_CONFIGURATION, main
 from utils.kafka.clients import create_producer
 from utils.kafka.interface import KafkaError, ProducerOptions
 from utils.kafka.topics import wait_for_broker
-from utils.messages.events import ChallengerStarted
+from utils.messages.events import OPERATOR, ChallengerStarted
 from utils.mlflow_outage import probe
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import load_scorer
@@ -27,12 +30,12 @@ def run(settings: PromoteSettings, stop: threading.Event) -> int:
     rollout = store.challenger()
     if rollout is None:
         log.error("no rollout in progress: nothing to promote (rollback.py serves any version)")
-        return 2
+        return EXIT_CONFIGURATION
     try:
         load_scorer(store, rollout.version)
     except ModelStoreError as error:
         log.error("the challenger cannot serve: %s", error)
-        return 2
+        return EXIT_CONFIGURATION
     probe(settings.common.tracking_uri)
     topics = settings.common.topics
     wait_for_broker(settings.common.kafka, topics, stop, (topics.model_events, topics.observations))
@@ -42,7 +45,8 @@ def run(settings: PromoteSettings, stop: threading.Event) -> int:
     registry = Registry(settings.common.tracking_uri, settings.registered_model)
     producer = create_producer(settings.common.kafka, ProducerOptions("promote"))
     try:
-        end_trial(store, rollout, True, "operator", reason, figures, registry, producer, topics, stop)
+        trials = Trials(store, registry, Announcer(producer, topics.model_events, stop))
+        trials.end(rollout, Ending(True, OPERATOR, reason, figures))
     finally:
         producer.close(timeout_s=10)
     log.info("challenger promoted version=%s paired_labelled=%s", rollout.version, labelled)

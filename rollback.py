@@ -8,16 +8,15 @@ import socket
 import sys
 import threading
 
+from train.announce import Announcer
+from train.champion import Registry, make_current
 from train.mlflow_runs import record_rollback
-from train.promotion import make_current
-from train.rollout import Registry, end_trial
-from utils.cli import main
+from train.rollout.trial import Ending, Trials
+from utils.cli import EXIT_CONFIGURATION, main
 from utils.kafka.clients import create_producer
-from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import ProducerOptions
 from utils.kafka.topics import wait_for_broker
-from utils.messages.codec import encode
-from utils.messages.events import ModelRolledBack
+from utils.messages.events import ROLLBACK, ModelRolledBack
 from utils.mlflow_outage import probe
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import load_scorer
@@ -35,26 +34,25 @@ def run(settings: RollbackSettings, stop: threading.Event) -> int:
     version = settings.version if settings.version is not None else previous if rollout is not None else None
     if version is None:
         log.error("no rollout in progress: give the version to serve (versions in the store: %s)", store.versions())
-        return 2
+        return EXIT_CONFIGURATION
     try:
         load_scorer(store, version)  # refuse a version that would not serve
     except ModelStoreError as error:
         log.error("cannot roll back: %s (versions in the store: %s)", error, store.versions())
-        return 2
+        return EXIT_CONFIGURATION
     probe(settings.common.tracking_uri)  # CURRENT and the registry's champion must not disagree: exit 4 first
     topics = settings.common.topics
     wait_for_broker(settings.common.kafka, topics, stop, (topics.model_events,))
+    registry = Registry(settings.common.tracking_uri, settings.registered_model)
     producer = create_producer(settings.common.kafka, ProducerOptions("rollback"))
     try:
+        announcer = Announcer(producer, topics.model_events, stop)
         if rollout is not None:
             reason = f"an operator rolled back to version {version}"
-            registry = Registry(settings.common.tracking_uri, settings.registered_model)
-            end_trial(store, rollout, False, "rollback", reason, None, registry, producer, topics, stop)
+            Trials(store, registry, announcer).end(rollout, Ending(False, ROLLBACK, reason))
         if settings.version is not None:
-            make_current(store, version, settings.common.tracking_uri, settings.registered_model)
-            message = ModelRolledBack(version, previous, f"rollback-{socket.gethostname()}")
-            producer.send(topics.model_events, encode(message.to_dict()))
-            flush_or_wait(producer, stop, "rollback announcement")
+            make_current(store, version, registry)
+            announcer.announce(ModelRolledBack(version, previous, f"rollback-{socket.gethostname()}"))
     finally:
         producer.close(timeout_s=10)
     try:

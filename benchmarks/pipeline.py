@@ -160,7 +160,7 @@ def describe_model(store: ModelStore) -> dict:
     [manifest] = [json.loads(path.read_text()) for path in (store.root / CACHE_DIR).glob(f"*/{MANIFEST_FILE}")]
     return {
         "trees": manifest["trees"],
-        "num_boost_round": metadata.get("num_boost_round"),
+        "num_boost_round": metadata.num_boost_round,
         "compile_seconds": manifest["compile_seconds"],
         "compiler": manifest["compiler"].split(" cpu=")[0],
     }

@@ -39,7 +39,7 @@ import pandas as pd
 import psutil
 
 from benchmarks.pipeline import describe_machine
-from train.rollout import observations_end
+from train.rollout.tally import observations_end
 from utils.cli import settings_from
 from utils.data import frame_to_records, load_train
 from utils.kafka.clients import create_consumer, create_producer
@@ -227,12 +227,12 @@ def retrain_once(
         return {
             "mode": mode,
             "observations": size,
-            "training_rows": metadata["trained_rows"],
+            "training_rows": metadata.trained_rows,
             "seconds": round(seconds, 1),
-            "timings": {phase: round(value, 1) for phase, value in metadata.get("timings", {}).items()},
+            "timings": {phase: round(value, 1) for phase, value in metadata.timings.items()},
             "peak_rss_mib": {"trainer": memory.trainer_mib, "process_tree": memory.tree_mib},
-            "trials": metadata["tuning"]["trials"],
-            "holdout_auc": round(metadata["metrics"]["holdout_auc"], 4),
+            "trials": metadata.tuning["trials"],
+            "holdout_auc": round(metadata.metrics["holdout_auc"], 4),
         }
     finally:
         stop_group(trainer)

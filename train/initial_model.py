@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 
+from train.champion import Registry, make_current
 from train.mlflow_runs import Tracker, adult_data_input
 from train.pipeline import train_version
-from train.promotion import make_current
 from train.spark import spark_session
 from utils.data import load_test, load_train, split_test
 from utils.mlflow_outage import probe
@@ -41,13 +41,12 @@ def run(settings: InitializeSettings, stop: threading.Event) -> int:
             store,
             tracker,
             trigger="initialize",
-            extra_metadata={"observations_end_offset": 0, "new_rows": 0},
             extra_evaluations={"adult_test": test},
             should_stop=stop.is_set,
             inputs=[adult_data_input(training)],
             spark=spark,
         )
-    make_current(store, trained.version, settings.common.tracking_uri, settings.registered_model)
+    make_current(store, trained.version, Registry(settings.common.tracking_uri, settings.registered_model))
     store.prune(settings.keep_versions)
     log.info(
         "initial model ready version=%s adult_test_auc=%.4f holdout_auc=%.4f store=%s",

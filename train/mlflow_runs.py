@@ -246,13 +246,13 @@ class Tracker:
         metadata = store.metadata(version)
         files = store.read_verified(version)
         booster = lgb.Booster(model_str=files[MODEL_FILE].decode("utf-8"))
-        with self.mlflow.start_run(run_id=metadata["mlflow_run_id"]):
+        with self.mlflow.start_run(run_id=metadata.mlflow_run_id):
             self.log_outcome(
-                metadata["params"],
-                {**metadata["metrics"], **metadata.get("extra_metrics", {})},
+                metadata.params,
+                {**metadata.metrics, **metadata.extra_metrics},
                 booster,
                 store.path_of(version),
-                {"store_version": version, **metadata.get("tracking_tags", {})},
+                {"store_version": version, **metadata.tracking_tags},
             )
-        log.info("interrupted version recorded in MLflow version=%s run_id=%s", version, metadata["mlflow_run_id"])
+        log.info("interrupted version recorded in MLflow version=%s run_id=%s", version, metadata.mlflow_run_id)
         return True

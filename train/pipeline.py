@@ -7,23 +7,20 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from train.evaluate import classification_metrics, prefixed
-from train.mlflow_runs import Tracker
+from train.mlflow_runs import Tracker, TrainingInput
 from train.tune import fit_final, make_dataset, tune
 from utils.data import frame_columns
 from utils.features import Preprocessor
-from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore
+from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore, VersionMetadata
 from utils.settings import TuningSettings
-
-if TYPE_CHECKING:
-    from train.mlflow_runs import TrainingInput
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +63,7 @@ def train_version(
     store: ModelStore,
     tracker: Tracker,
     trigger: str,
-    extra_metadata: Mapping[str, Any] | None = None,
+    lineage: VersionMetadata | None = None,
     extra_evaluations: Mapping[str, pd.DataFrame] | None = None,
     warm_start: Mapping[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -78,6 +75,8 @@ def train_version(
 ) -> TrainedVersion:
     """`training` and `holdout` hold the feature columns and a 0/1 `label` column.
 
+    `lineage` holds what the caller knows of the version (the rollout it is trained under, the
+    observations it read, the version it replaces); the rest of its metadata is filled in here.
     `promotion_gate(metrics)` decides whether the version may serve; the decision is written into
     the version's metadata before it is published, so a trainer killed right after publishing can
     finish the job from the store alone. With a Spark session (`spark`) the trials run on its
@@ -88,8 +87,17 @@ def train_version(
         preprocessor = Preprocessor.fit(frame_columns(training))
         matrix = preprocessor.transform(frame_columns(training))
         labels = training["label"].to_numpy()
-    extra_metadata = dict(extra_metadata or {})
-    tags = {"trigger": trigger, "trained_rows": len(training), "library": tuning.hyper, **extra_metadata}
+    lineage = lineage or VersionMetadata()
+    tags: dict[str, Any] = {
+        "trigger": trigger,
+        "trained_rows": len(training),
+        "library": tuning.hyper,
+        "rollout": asdict(lineage.rollout),
+        "observations_end_offset": lineage.observations_end_offset,
+        "new_rows": lineage.new_rows,
+    }
+    if lineage.replaces_version is not None:
+        tags |= {"replaces_version": lineage.replaces_version, "replaces_mlflow_run_id": lineage.replaces_mlflow_run_id}
     if tuning.spark.master is not None:
         tags["spark_master"] = tuning.spark.master
     mlflow_started = time.perf_counter()
@@ -121,23 +129,21 @@ def train_version(
         metrics["cv_logloss"] = result.best.cv_logloss
         promoted, reason = promotion_gate(metrics) if promotion_gate else (True, "first version")
         log.info("promotion decision promoted=%s reason=%s", promoted, reason)
-        metadata = {
-            "trigger": trigger,
-            "params": result.best.params,
-            "num_boost_round": result.best.best_iteration,
-            "metrics": metrics,
-            "trained_rows": len(training),
-            "tuning": {"library": result.library, "trials": len(result.trials)},
-            "lightgbm_version": lgb.__version__,
-            "mlflow_run_id": run_id,
-            "promoted": promoted,
-            "promotion_reason": reason,
-            **extra_metadata,
-            # What MLflow gets beside the above, so that a retrain interrupted by an MLflow outage can
-            # be recorded later from the store alone (Tracker.ensure_recorded).
-            "extra_metrics": {**(extra_metrics or {}), **seconds_metrics(timings)},
-            "tracking_tags": {k: str(v) for k, v in {"promoted": promoted, "promotion_reason": reason, **tags}.items()},
-        }
+        metadata = replace(
+            lineage,
+            trigger=trigger,
+            params=result.best.params,
+            num_boost_round=result.best.best_iteration,
+            metrics=metrics,
+            trained_rows=len(training),
+            tuning={"library": result.library, "trials": len(result.trials)},
+            lightgbm_version=lgb.__version__,
+            mlflow_run_id=run_id,
+            promoted=promoted,
+            promotion_reason=reason,
+            extra_metrics={**(extra_metrics or {}), **seconds_metrics(timings)},
+            tracking_tags={k: str(v) for k, v in {"promoted": promoted, "promotion_reason": reason, **tags}.items()},
+        )
         files = {
             MODEL_FILE: booster.model_to_string().encode("utf-8"),
             PREPROCESSOR_FILE: preprocessor.to_json().encode("utf-8"),
@@ -147,14 +153,14 @@ def train_version(
         with timed(timings, "mlflow"):
             tracker.log_outcome(
                 result.best.params,
-                {**metrics, **metadata["extra_metrics"]},
+                {**metrics, **metadata.extra_metrics},
                 booster,
                 store.path_of(version),
                 tags={"store_version": version, "promoted": promoted, "promotion_reason": reason, **tags},
             )
             mlflow_closing = time.perf_counter()
     timings["mlflow"] += time.perf_counter() - mlflow_closing
-    store.update_metadata(version, {"timings": timings})
+    store.update_metadata(version, timings=timings)
     log.info(
         "model version trained version=%s trigger=%s rows=%s holdout_auc=%.4f seconds=%.0f %s",
         version,

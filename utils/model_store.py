@@ -19,12 +19,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from utils.messages.codec import MessageError
-from utils.messages.events import ChallengerStarted, event_from_dict
+from utils.messages.codec import MessageError, record_from_dict
+from utils.messages.events import DIRECT, ChallengerStarted, DecidedBy, event_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,71 @@ CHAMPION_ALIAS = "champion"
 
 class ModelStoreError(RuntimeError):
     """A version that is missing, incomplete or corrupt."""
+
+
+@dataclass(frozen=True)
+class TrainedUnder:
+    """The rollout a version was trained under: a version that passes the holdout gate under a
+    shadow or canary rollout serves only after its trial."""
+
+    mode: str = DIRECT  # "direct", "shadow" or "canary"
+    canary_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class RolloutDecision:
+    """How a version's trial ended, written before it is carried out (so a restart finishes it)."""
+
+    promoted: bool
+    decided_by: DecidedBy
+    reason: str = ""
+    mode: str = ""
+    champion_version: int = 0
+    figures: dict[str, Any] | None = None  # the live figures it was decided on (train/rollout/judgement.py)
+
+
+@dataclass(frozen=True)
+class VersionMetadata:
+    """`<n>/metadata.json`: how a version was made, how it did, and what was decided about it.
+    `version`, `created_at` and `checksums` are set by `ModelStore.publish`."""
+
+    version: int = 0
+    created_at: str = ""
+    checksums: dict[str, str] = field(default_factory=dict)
+    trigger: str = ""  # initialize, retrain
+    params: dict[str, Any] = field(default_factory=dict)  # LightGBM's, found by the tuning
+    num_boost_round: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)  # holdout_auc, ... (train/evaluate.py)
+    trained_rows: int = 0
+    tuning: dict[str, Any] = field(default_factory=dict)  # library, trials
+    lightgbm_version: str = ""
+    mlflow_run_id: str = ""
+    promoted: bool = True  # the holdout gate's verdict (versions from before the gate: True)
+    promotion_reason: str = ""
+    observations_end_offset: int = 0  # trained on the observations before this offset
+    new_rows: int = 0
+    replaces_version: int | None = None
+    replaces_mlflow_run_id: str = ""
+    rollout: TrainedUnder = TrainedUnder()
+    rollout_decision: RolloutDecision | None = None
+    # What MLflow gets beside the above, so that a retrain interrupted by an MLflow outage can be
+    # recorded later from the store alone (Tracker.ensure_recorded).
+    extra_metrics: dict[str, float] = field(default_factory=dict)
+    tracking_tags: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per training phase
+    other: dict[str, Any] = field(default_factory=dict)  # keys this code does not know, kept as they are
+
+    def to_json(self) -> str:
+        record = asdict(self)
+        other = record.pop("other")
+        return json.dumps({**other, **record}, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> VersionMetadata:
+        """Raises KeyError, TypeError or ValueError for a record that does not fit."""
+        known = {item.name for item in fields(cls)} - {"other"}
+        metadata = record_from_dict(cls, {name: value for name, value in record.items() if name in known})
+        return replace(metadata, other={name: value for name, value in record.items() if name not in known})
 
 
 class ModelStore:
@@ -96,7 +162,7 @@ class ModelStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def publish(self, files: Mapping[str, bytes], metadata: Mapping[str, Any]) -> int:
+    def publish(self, files: Mapping[str, bytes], metadata: VersionMetadata) -> int:
         """Write the next version atomically and return its number (CURRENT is not changed)."""
         with self._writer_lock():
             self.remove_incomplete()
@@ -105,13 +171,13 @@ class ModelStore:
             try:
                 for name, content in files.items():
                     (staging / name).write_bytes(content)
-                full_metadata = {
-                    **metadata,
-                    "version": version,
-                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "checksums": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
-                }
-                (staging / METADATA_FILE).write_text(json.dumps(full_metadata, indent=1, sort_keys=True))
+                published = replace(
+                    metadata,
+                    version=version,
+                    created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                    checksums={name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
+                )
+                (staging / METADATA_FILE).write_text(published.to_json())
                 for path in staging.iterdir():
                     _fsync(path)
                 staging.chmod(0o755)
@@ -157,25 +223,26 @@ class ModelStore:
             _fsync(self.root)
         log.info("challenger %s", f"set version={rollout.version}" if rollout else "cleared")
 
-    def update_metadata(self, version: int, updates: Mapping[str, Any]) -> None:
-        """Add to a published version's metadata (a rollout's decision); files and checksums stay."""
+    def update_metadata(self, version: int, **changes: Any) -> VersionMetadata:
+        """Change a published version's metadata (its timings, a rollout's decision); its files and
+        checksums stay. Returns the new metadata."""
         with self._writer_lock():
-            metadata = {**self.metadata(version), **updates}
-            _replace_text(self.path_of(version) / METADATA_FILE, json.dumps(metadata, indent=1, sort_keys=True))
+            metadata = replace(self.metadata(version), **changes)
+            _replace_text(self.path_of(version) / METADATA_FILE, metadata.to_json())
+        return metadata
 
-    def metadata(self, version: int) -> dict:
+    def metadata(self, version: int) -> VersionMetadata:
         path = self.path_of(version) / METADATA_FILE
         try:
-            return json.loads(path.read_text())
+            return VersionMetadata.from_dict(json.loads(path.read_text()))
         except FileNotFoundError as error:
             raise ModelStoreError(f"version {version} does not exist in {self.root}") from error
-        except (OSError, ValueError) as error:
-            raise ModelStoreError(f"version {version}: unreadable metadata ({error})") from error
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise ModelStoreError(f"version {version}: unreadable metadata ({error!r})") from error
 
     def read_verified(self, version: int) -> dict[str, bytes]:
         """The files of a version, after checking each against the checksum in its metadata."""
-        metadata = self.metadata(version)
-        checksums = metadata.get("checksums") or {}
+        checksums = self.metadata(version).checksums
         if set(checksums) != {MODEL_FILE, PREPROCESSOR_FILE}:
             raise ModelStoreError(f"version {version}: metadata lists files {sorted(checksums)}")
         files = {}

@@ -1,7 +1,6 @@
 """Bad models never serve: a corrupt or missing version is refused by the predictor, a worse
 model is rejected by the trainer's champion/challenger gate, and an operator can roll back."""
 
-import json
 import shutil
 import uuid
 
@@ -14,6 +13,7 @@ from utils.data import frame_to_records, load_train
 from utils.messages.codec import encode
 from utils.messages.events import TrainingCompleted
 from utils.messages.requests import PredictionRequest
+from utils.model_store import ModelStore
 from utils.settings import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL
 
 
@@ -61,9 +61,9 @@ def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
 
     trainer.wait_for_log("training completed announced version=2 promoted=False", 600)
     store = pipeline.root / "models"
-    metadata = json.loads((store / "2" / "metadata.json").read_text())
-    assert metadata["promoted"] is False and "worse" in metadata["promotion_reason"]
-    assert metadata["new_rows"] == flipped
+    metadata = ModelStore(store).metadata(2)
+    assert metadata.promoted is False and "worse" in metadata.promotion_reason
+    assert metadata.new_rows == flipped
     assert (store / "CURRENT").read_text().strip() == "1"
     summary, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--timeout", "60")
     assert summary["model_versions"] == [1]

@@ -4,6 +4,7 @@ request id, operators deciding early, and a tally that survives kill -9 of predi
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 
 import mlflow
 import pytest
@@ -88,27 +89,28 @@ def test_shadow_rejects_a_worse_challenger_on_live_labels_across_kill9s(pipeline
     assert (decided["version"], decided["promoted"], decided["decided_by"]) == (2, False, "live judgement")
     store = ModelStore(pipeline.root / "models")
     assert store.current_version() == 1 and store.challenger() is None
-    decision = store.metadata(2)["rollout_decision"]
-    figures = decision["figures"]
+    decision = store.metadata(2).rollout_decision
+    assert decision is not None and decision.figures is not None
+    figures = decision.figures
     interval = figures["auc_difference"]
     assert figures["labelled"] >= 600, "both predictor lives and both trainer lives count"
     assert interval["low"] < -0.005 and interval["high"] < 0
-    assert store.metadata(2)["promoted"] is True, "the holdout gate had let it through"
+    assert store.metadata(2).promoted is True, "the holdout gate had let it through"
     for summary in (first, second):
         assert summary["unanswered"] == summary["errors"] == 0 and summary["model_versions"] == [1]
     roles = Counter((a.get("role"), a.get("model_version")) for a in pipeline.read_topic("predictions"))
     assert set(roles) == {("champion", 1)}, "in shadow the challenger never answers"
 
     mlflow.set_tracking_uri(pipeline.env["MLFLOW_TRACKING_URI"])
-    run = MlflowClient().get_run(store.metadata(2)["mlflow_run_id"])
+    run = MlflowClient().get_run(store.metadata(2).mlflow_run_id)
     assert run.data.tags["rollout_promoted"] == "False"
     assert run.data.metrics["live_auc_difference_high"] == pytest.approx(interval["high"])
     record_figures(
         "shadow_rejection",
         {
             "labelled": figures["labelled"],
-            "holdout_auc_champion": store.metadata(1)["metrics"]["holdout_auc"],
-            "holdout_auc_challenger": store.metadata(2)["metrics"]["holdout_auc"],
+            "holdout_auc_champion": store.metadata(1).metrics["holdout_auc"],
+            "holdout_auc_challenger": store.metadata(2).metrics["holdout_auc"],
             "live_auc_champion": figures["champion"]["auc"],
             "live_auc_challenger": figures["challenger"]["auc"],
             "auc_difference": interval,
@@ -161,7 +163,7 @@ def test_an_operator_decides_a_rollout_early(pipeline, command, promoted):
     the rollout, and `promote.py` / `rollback.py` (no version) end it either way."""
     store = ModelStore(pipeline.root / "models")
     files = store.read_verified(1)
-    store.publish(files, {**store.metadata(1), "trigger": "test", "mlflow_run_id": ""})
+    store.publish(files, replace(store.metadata(1), trigger="test", mlflow_run_id=""))
     store.set_challenger(ChallengerStarted(2, 1, "shadow", 0.0, 0))
     predictor = pipeline.start_predictor()
     predictor.wait_for_log(r"challenger loaded version=2", 60)
@@ -175,9 +177,12 @@ def test_an_operator_decides_a_rollout_early(pipeline, command, promoted):
     [decided] = wait_for_event(pipeline, "rollout_decided", 30)
     assert (decided["promoted"], decided["decided_by"]) == (promoted, "operator" if promoted else "rollback")
     assert store.challenger() is None and store.current_version() == (2 if promoted else 1)
-    decision = store.metadata(2)["rollout_decision"]
+    decision = store.metadata(2).rollout_decision
+    assert decision is not None
     if promoted:
-        assert decision["figures"]["labelled"] == 100, "the figures at the time of the decision are recorded"
+        assert decision.figures is not None and decision.figures["labelled"] == 100, (
+            "the figures at the time of the decision are recorded"
+        )
     predictor.wait_for_log("rollout ended challenger=2", 30)
     after, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--start", "100")
     assert after["model_versions"] == [2 if promoted else 1]

@@ -26,7 +26,7 @@ from utils.features import Preprocessor
 from utils.messages.codec import encode
 from utils.messages.events import RetrainRequested
 from utils.messages.requests import Observation
-from utils.model_store import ModelStore
+from utils.model_store import ModelStore, VersionMetadata
 from utils.schema import FEATURE_FIELDS
 from utils.settings import DEFAULT_EXPERIMENT, SparkSettings, TuningSettings
 from utils.shutdown import StopRequested
@@ -171,7 +171,7 @@ def write_observations(pipeline: Pipeline) -> int:
     return OBSERVATIONS
 
 
-def retrain(pipeline: Pipeline, *args: str) -> tuple[dict, str]:
+def retrain(pipeline: Pipeline, *args: str) -> tuple[VersionMetadata, str]:
     """One retrain by a real trainer: the new version's metadata and the trainer's output."""
     trainer = pipeline.start_trainer("--max-evals", str(TRIALS), "--metrics-port", "0", *args)
     write_observations(pipeline)
@@ -193,10 +193,10 @@ def test_a_retrain_on_a_standalone_cluster_matches_one_in_process(tmp_path, init
         on_cluster.stop_all()
         in_process.stop_all()
 
-    assert spark_metadata["new_rows"] == local_metadata["new_rows"] == OBSERVATIONS
-    assert spark_metadata["tuning"]["trials"] == local_metadata["tuning"]["trials"] == TRIALS
-    assert abs(spark_metadata["metrics"]["holdout_auc"] - local_metadata["metrics"]["holdout_auc"]) <= 0.003
-    assert spark_metadata["timings"]["tuning"] > 0 and "read_observations" in spark_metadata["timings"]
+    assert spark_metadata.new_rows == local_metadata.new_rows == OBSERVATIONS
+    assert spark_metadata.tuning["trials"] == local_metadata.tuning["trials"] == TRIALS
+    assert abs(spark_metadata.metrics["holdout_auc"] - local_metadata.metrics["holdout_auc"]) <= 0.003
+    assert spark_metadata.timings["tuning"] > 0 and "read_observations" in spark_metadata.timings
     # Spark's own output went to logs/, not to the trainer's terminal.
     assert not [line for line in SPARK_LOG_LINES if line in spark_output]
     assert spark_log.stat().st_size > spark_log_before

@@ -3,7 +3,6 @@ pipeline works against it, and every service rides out its outages (waits, retri
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -25,6 +24,7 @@ from utils.kafka.clients import create_producer
 from utils.kafka.interface import ProducerOptions
 from utils.messages.codec import encode
 from utils.messages.events import TrainingCompleted
+from utils.model_store import ModelStore
 from utils.settings import DEFAULT_REGISTERED_MODEL, KafkaSettings
 
 OUTAGE_S = 20
@@ -167,8 +167,8 @@ def test_the_trainer_waits_for_tracking_and_completes_a_retrain_cut_by_an_outage
     assert registry_store_versions(server.uri) == [1, 2], "one registry version per store version"
     assert announced(pipeline, 2) == 1, "version 2 announced once"
     assert predictor.log_text().count("model swapped") == 1
-    metadata = json.loads((pipeline.root / "models" / "2" / "metadata.json").read_text())
-    run = MlflowClient(server.uri).get_run(metadata["mlflow_run_id"])
+    metadata = ModelStore(pipeline.root / "models").metadata(2)
+    run = MlflowClient(server.uri).get_run(metadata.mlflow_run_id)
     assert run.info.status == "FINISHED" and run.data.tags["store_version"] == "2"
     record_figures(
         "tracking_outage_trainer",

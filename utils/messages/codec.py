@@ -6,9 +6,12 @@ must fix; the original exception is chained with `raise ... from`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
+import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 # Built once: json.dumps with options builds a new encoder per call, which shows on the hot path.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
@@ -48,3 +51,55 @@ def decode_object(raw: bytes | None) -> dict:
     if not isinstance(payload, dict):
         raise MessageError("not_an_object", f"expected a JSON object, got {type(payload).__name__}")
     return payload
+
+
+Record = TypeVar("Record")
+
+
+def record_from_dict(kind: type[Record], payload: Mapping[str, Any]) -> Record:
+    """A frozen dataclass built from a JSON object, each field checked against its annotation
+    (nested dataclasses, `dict[str, X]`, `X | None`, `Literal[...]`, int, float, str, bool, Any).
+    Unknown keys are ignored; a missing field without a default, or a value of the wrong type,
+    raises KeyError, TypeError or ValueError."""
+    hints = typing.get_type_hints(kind)
+    arguments: dict[str, Any] = {}
+    for item in dataclasses.fields(kind):  # type: ignore[arg-type]
+        if item.name in payload:
+            arguments[item.name] = _coerce(hints[item.name], payload[item.name])
+        elif item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+            raise KeyError(item.name)
+    return kind(**arguments)
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """`value` as the annotated type, or ValueError/TypeError."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):  # X | None
+        return None if value is None else _coerce(next(a for a in arguments if a is not type(None)), value)
+    if origin is Literal:
+        if value not in arguments:
+            raise ValueError(f"{value!r} is not one of {arguments}")
+        return value
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {value!r}")
+        return {str(key): _coerce(arguments[1], item) for key, item in value.items()}
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {value!r}")
+        return record_from_dict(hint, value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or (hint is int and value != int(value)):
+            raise TypeError(f"expected a number, got {value!r}")
+        return hint(value)
+    raise TypeError(f"unsupported field type {hint}")

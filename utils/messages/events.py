@@ -13,13 +13,12 @@ can add some.
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from utils.messages.codec import MessageError
+from utils.messages.codec import MessageError, record_from_dict
 
 RolloutMode = Literal["shadow", "canary"]  # a rollout with a trial (a direct one has none)
 SHADOW: RolloutMode = "shadow"  # the challenger scores every request beside the champion; the champion answers
@@ -131,35 +130,10 @@ def event_from_dict(payload: Mapping[str, Any]) -> Event:
     kind = EVENT_TYPES.get(name) if isinstance(name, str) else None
     if kind is None:
         raise MessageError("invalid_event", f"unknown event {name!r}")
-    hints = typing.get_type_hints(kind)
-    arguments: dict[str, Any] = {}
     try:
-        for item in dataclasses.fields(kind):
-            if item.name in payload:
-                arguments[item.name] = _coerce(hints[item.name], payload[item.name])
-            elif item.default is dataclasses.MISSING:
-                raise KeyError(item.name)
-        return typing.cast(Event, kind(**arguments))
+        return typing.cast(Event, record_from_dict(kind, payload))
     except (KeyError, TypeError, ValueError) as error:
         raise MessageError("invalid_event", f"bad {name} message: {error!r}") from error
-
-
-def _coerce(hint: Any, value: Any) -> Any:
-    """`value` as the annotated type, or ValueError/TypeError."""
-    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):  # X | None
-        return None if value is None else _coerce(next(a for a in arguments if a is not type(None)), value)
-    if origin is Literal:
-        if value not in arguments:
-            raise ValueError(f"{value!r} is not one of {arguments}")
-        return value
-    if origin is dict:
-        return {str(key): _coerce(arguments[1], item) for key, item in dict(value).items()}
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"expected true or false, got {value!r}")
-        return value
-    return hint(value)
 
 
 def serving_version(event: Event) -> int | None:

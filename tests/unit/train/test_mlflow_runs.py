@@ -4,7 +4,7 @@ import lightgbm as lgb
 from mlflow import MlflowClient
 
 from train.mlflow_runs import Tracker
-from utils.model_store import MODEL_FILE, ModelStore
+from utils.model_store import MODEL_FILE, ModelStore, VersionMetadata
 from utils.settings import DEFAULT_REGISTERED_MODEL
 
 
@@ -15,13 +15,13 @@ def test_an_interrupted_version_is_recorded_once_in_its_own_run(tmp_path, small_
     # As train_version does, up to the outage: the run exists, the version is published, nothing logged.
     with tracker.session("retrain-x", {"trigger": "retrain"}) as run_id:
         pass
-    metadata = {
-        "params": {"num_leaves": 8},
-        "metrics": {"holdout_auc": 0.9},
-        "mlflow_run_id": run_id,
-        "extra_metrics": {"drift_psi_age": 0.01},
-        "tracking_tags": {"promoted": "True", "trigger": "retrain"},
-    }
+    metadata = VersionMetadata(
+        params={"num_leaves": 8},
+        metrics={"holdout_auc": 0.9},
+        mlflow_run_id=run_id,
+        extra_metrics={"drift_psi_age": 0.01},
+        tracking_tags={"promoted": "True", "trigger": "retrain"},
+    )
     version = store.publish(small_model_files, metadata)
 
     assert not tracker.is_registered(version)

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from utils.model_store import MODEL_FILE, TEMP_PREFIX, ModelStore, ModelStoreError
+from utils.model_store import MODEL_FILE, TEMP_PREFIX, ModelStore, ModelStoreError, VersionMetadata
 from utils.scoring import load_scorer
 
 
@@ -13,7 +13,7 @@ def store(tmp_path):
 
 
 def publish(store, files, **metadata):
-    return store.publish(files, {"trigger": "test", **metadata})
+    return store.publish(files, VersionMetadata(trigger="test", **metadata))
 
 
 def test_versions_are_numbered_and_pointer_moves(store, small_model_files):
@@ -29,10 +29,10 @@ def test_versions_are_numbered_and_pointer_moves(store, small_model_files):
 def test_metadata_records_checksums_and_fields(store, small_model_files):
     version = publish(store, small_model_files, trained_rows=3000)
     metadata = store.metadata(version)
-    assert metadata["version"] == version
-    assert metadata["trained_rows"] == 3000
-    assert set(metadata["checksums"]) == {"model.txt", "preprocessor.json"}
-    assert "created_at" in metadata
+    assert metadata.version == version
+    assert metadata.trained_rows == 3000
+    assert set(metadata.checksums) == {"model.txt", "preprocessor.json"}
+    assert metadata.created_at
 
 
 def test_pointer_to_missing_version_is_refused(store, small_model_files):
@@ -87,3 +87,23 @@ def test_loaded_version_scores(store, small_model_files):
     assert scorer.version == version
     metadata = json.loads((store.path_of(version) / "metadata.json").read_text())
     assert metadata["version"] == version
+
+
+def test_metadata_keeps_keys_it_does_not_know_and_reads_old_files(store, small_model_files):
+    version = publish(store, small_model_files)
+    path = store.path_of(version) / "metadata.json"
+    record = json.loads(path.read_text())
+    del record["rollout"], record["timings"]  # as written before these existed
+    path.write_text(json.dumps({**record, "added_by_a_newer_trainer": {"x": 1}}))
+    metadata = store.metadata(version)
+    assert metadata.rollout.mode == "direct" and metadata.timings == {}
+    store.update_metadata(version, timings={"tuning": 1.5})
+    assert json.loads(path.read_text())["added_by_a_newer_trainer"] == {"x": 1}
+    assert store.metadata(version).timings == {"tuning": 1.5}
+
+
+def test_unreadable_metadata_is_a_store_error(store, small_model_files):
+    version = publish(store, small_model_files)
+    (store.path_of(version) / "metadata.json").write_text('{"rollout": "not an object", "version": "one"}')
+    with pytest.raises(ModelStoreError):
+        store.metadata(version).rollout.mode  # noqa: B018

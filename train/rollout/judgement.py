@@ -18,6 +18,7 @@ AUC(challenger) - AUC(champion) is above -margin; otherwise reject.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.stats import norm, rankdata
@@ -26,9 +27,10 @@ from utils.scoring import DECISION_THRESHOLD
 
 EPSILON = 1e-15
 
-PROMOTE = "promote"
-REJECT = "reject"
-WAIT = "wait"
+Decision = Literal["promote", "reject", "wait"]
+PROMOTE: Decision = "promote"
+REJECT: Decision = "reject"
+WAIT: Decision = "wait"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class PairedFigures:
 
 @dataclass(frozen=True)
 class Verdict:
-    decision: str  # PROMOTE, REJECT or WAIT
+    decision: Decision
     reason: str
     figures: PairedFigures | None = None
 

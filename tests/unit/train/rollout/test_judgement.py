@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from train.judgement import PROMOTE, REJECT, WAIT, delong_paired, judge, paired_figures
+from train.rollout.judgement import PROMOTE, REJECT, WAIT, delong_paired, judge, paired_figures
 
 
 def paired_scores(n, seed=0, challenger_noise=0.0, shift=0.0):

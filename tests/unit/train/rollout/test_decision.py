@@ -1,6 +1,7 @@
 import pytest
 
-from train.promotion import holdout_gate, should_make_current, should_start_trial
+from train.rollout.decision import holdout_gate, should_make_current, should_start_trial
+from utils.model_store import VersionMetadata
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,7 @@ def test_champion_challenger_gate(champion, challenger, tolerance, promoted):
     ],
 )
 def test_a_version_is_made_current_once(version, metadata, history, expected):
-    assert should_make_current(version, metadata, history) is expected
+    assert should_make_current(version, VersionMetadata.from_dict(metadata), history) is expected
 
 
 SHADOWED = {"promoted": True, "rollout": {"mode": "shadow", "canary_fraction": 0.0}}
@@ -46,12 +47,18 @@ CANARIED = {"promoted": True, "rollout": {"mode": "canary", "canary_fraction": 0
         (SHADOWED, [1], False, True),
         (CANARIED, [1], False, True),
         ({**SHADOWED, "promoted": False}, [1], False, False),  # the holdout gate refused it: no trial
-        ({**SHADOWED, "rollout_decision": {"promoted": True}}, [1], True, False),
-        ({**CANARIED, "rollout_decision": {"promoted": False}}, [1], False, False),
-        ({**SHADOWED, "rollout_decision": {"promoted": True}}, [1, 2, 1], False, False),  # rolled back since
+        ({**SHADOWED, "rollout_decision": {"promoted": True, "decided_by": "operator"}}, [1], True, False),
+        ({**CANARIED, "rollout_decision": {"promoted": False, "decided_by": "live judgement"}}, [1], False, False),
+        (
+            {**SHADOWED, "rollout_decision": {"promoted": True, "decided_by": "operator"}},
+            [1, 2, 1],
+            False,
+            False,
+        ),  # rolled back since
         (SHADOWED, [1, 2], False, False),  # an operator promoted it by hand
     ],
 )
 def test_a_version_trained_under_a_rollout_serves_only_after_its_trial(metadata, history, made_current, on_trial):
-    assert should_make_current(2, metadata, history) is made_current
-    assert should_start_trial(2, metadata, history) is on_trial
+    typed = VersionMetadata.from_dict(metadata)
+    assert should_make_current(2, typed, history) is made_current
+    assert should_start_trial(2, typed, history) is on_trial

@@ -1,0 +1,136 @@
+"""One retrain: the data file plus every labelled observation before the requested offset (the
+newest `--max-observations` of them, once per request id), tuned from the champion's parameters,
+gated against the champion on the fixed holdout, published, then finished by `train/publish.py`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import pandas as pd
+
+from train import drift
+from train.mlflow_runs import Tracker, adult_data_input, observations_input
+from train.observations import observations_frame, read_observations
+from train.pipeline import timed, train_version
+from train.publish import Publisher
+from train.rollout.decision import holdout_gate
+from utils import metrics
+from utils.data import frame_to_records, load_test, load_train, split_test
+from utils.model_store import ModelStore, TrainedUnder, VersionMetadata
+from utils.scoring import load_scorer
+from utils.settings import TrainerSettings
+
+log = logging.getLogger(__name__)
+
+MIN_DRIFT_ROWS = 200  # PSI on fewer rows is mostly noise
+
+
+class Retrainer:
+    def __init__(
+        self,
+        settings: TrainerSettings,
+        store: ModelStore,
+        tracker: Tracker,
+        publisher: Publisher,
+        stop: threading.Event,
+        spark: Any = None,
+    ):
+        self.settings = settings
+        self.store = store
+        self.tracker = tracker
+        self.publisher = publisher
+        self.stop = stop
+        self.spark = spark  # a Spark session with --spark-master: the trials run on its executors
+        self.base_training = load_train()
+        _, self.holdout = split_test(load_test())
+
+    def retrain(self, end_offset: int, coalesced: int = 1) -> None:
+        """Retrain on the observations before `end_offset`, unless the newest version covers them."""
+        latest = self.store.require(self.store.latest_version())
+        if self.store.metadata(latest).observations_end_offset >= end_offset:
+            log.info("retrain already covered end_offset=%s by_version=%s", end_offset, latest)
+            self.publisher.finish_latest()
+            return
+        champion = self.store.require(self.store.current_version())
+        champion_metadata = self.store.metadata(champion)
+        topic = self.settings.common.topics.observations
+        timings: dict[str, float] = {}
+        with timed(timings, "read_observations"):
+            observations = read_observations(
+                self.settings.common.kafka, topic, end_offset, self.settings.max_observations
+            )
+        with timed(timings, "observations_frame"):
+            new_rows = observations_frame(observations)
+            training = pd.concat([self.base_training, new_rows], ignore_index=True)
+        log.info(
+            "retrain started end_offset=%s coalesced_requests=%s new_rows=%s training_rows=%s champion=%s",
+            end_offset,
+            coalesced,
+            len(new_rows),
+            len(training),
+            champion,
+        )
+        with timed(timings, "drift"):
+            drift_metrics = self.measure_drift(champion, new_rows)
+        metrics.RETRAINS_STARTED.inc()
+        started = time.monotonic()
+        rollout = self.settings.rollout
+        trained = train_version(
+            training,
+            self.holdout,
+            self.settings.tuning,
+            self.store,
+            self.tracker,
+            trigger="retrain",
+            lineage=VersionMetadata(
+                rollout=TrainedUnder(rollout.mode, rollout.canary_fraction),
+                observations_end_offset=end_offset,
+                new_rows=len(new_rows),
+                replaces_version=champion,
+                replaces_mlflow_run_id=champion_metadata.mlflow_run_id,
+            ),
+            warm_start=champion_metadata.params or None,
+            should_stop=self.stop.is_set,
+            promotion_gate=holdout_gate(champion_metadata.metrics, self.settings.promotion_tolerance),
+            extra_metrics=drift_metrics,
+            inputs=[
+                adult_data_input(self.base_training),
+                observations_input(new_rows, topic, max(0, end_offset - self.settings.max_observations), end_offset),
+            ],
+            spark=self.spark,
+            timings=timings,
+        )
+        metrics.RETRAIN_SECONDS.observe(time.monotonic() - started)
+        (metrics.RETRAINS_COMPLETED if trained.promoted else metrics.RETRAINS_REJECTED).inc()
+        self.publisher.finish_latest()
+        self.store.prune(self.settings.keep_versions)
+
+    def measure_drift(self, champion: int, new_rows: pd.DataFrame) -> dict[str, float]:
+        """PSI per feature of the new observations against the data file, and the shift of the
+        serving model's predictions between the two; logged to MLflow with the retrain, warned about
+        above the threshold."""
+        if len(new_rows) < MIN_DRIFT_ROWS:
+            log.info("drift not measured new_rows=%s minimum=%s", len(new_rows), MIN_DRIFT_ROWS)
+            return {}
+        features = drift.feature_drift(self.base_training, new_rows)
+        for name, value in features.items():
+            metrics.FEATURE_DRIFT.labels(feature=name).set(value)
+        scorer = load_scorer(self.store, champion)
+        shift = drift.prediction_shift(
+            scorer.predict_proba(frame_to_records(self.base_training)), scorer.predict_proba(frame_to_records(new_rows))
+        )
+        moved = drift.drifted(features)
+        if moved or shift["probability_psi"] > drift.PSI_WARNING:
+            log.warning(
+                "drift above threshold features=%s prediction_psi=%.3f threshold=%s",
+                ",".join(moved) or "-",
+                shift["probability_psi"],
+                drift.PSI_WARNING,
+            )
+        return {
+            **{f"drift_psi_{name}": value for name, value in features.items()},
+            **{f"drift_{name}": value for name, value in shift.items()},
+        }
