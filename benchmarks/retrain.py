@@ -84,7 +84,7 @@ def main() -> None:
     kafka = KafkaSettings(bootstrap_servers=settings_from(KafkaSettings).bootstrap_servers, client="confluent")
     workdir = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
     prefix = f"bench-retrain-{uuid.uuid4().hex[:8]}-"
-    topics = Topics().with_prefix(prefix)  # each run has its own control topics, all share observations
+    topics = Topics().with_prefix(prefix)  # each run has its own event topics, all share observations
     report: dict = {
         "machine": describe_machine(),
         "plan": {"sizes": sizes, "modes": modes, "max_evals": max_evals, "threads": RETRAIN_TUNING.threads},
@@ -179,7 +179,7 @@ def retrain_once(
     kafka: KafkaSettings,
     workdir: Path,
 ) -> dict:
-    """Start a trainer on a fresh copy of the base store and its own control topics, request one
+    """Start a trainer on a fresh copy of the base store and its own event topics, request one
     retrain, measure it, stop."""
     store_root = workdir / f"store-{len(list(workdir.glob('store-*')))}"
     shutil.copytree(base, store_root)

@@ -1,0 +1,67 @@
+"""Exactly-once serving: one Kafka transaction per batch. Its answers, dead letters, observations,
+retrain requests and consumer offsets are committed together: a reader of committed records sees
+all of them once, or none. A transaction that cannot commit is aborted and its batch read again; a
+fenced producer (a newer instance took over the transactional id) stops the service."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from predict.batch import retrain_ends_in_transaction
+from predict.loop import DRAIN_TIMEOUT_S, RETRY_BACKOFF_S, Serving, ServingLoop
+from utils import metrics
+from utils.kafka.interface import FatalKafkaError, KafkaError, Record, TransactionAborted, TransactionalProducer
+from utils.kafka.offsets import commit_offsets, replay_offsets
+from utils.messages.events import PredictorEvent
+
+log = logging.getLogger(__name__)
+
+
+class ExactlyOnceLoop(ServingLoop):
+    def __init__(self, serving: Serving, producer: TransactionalProducer):
+        super().__init__(serving)
+        self.transactional = producer  # the same producer, seen through its transactional interface
+
+    def serve_once(self) -> None:
+        records: list[Record] = []
+        try:
+            records = self.poll(self.settings.poll_timeout_ms / 1000)
+            if records:
+                self.handle_batch(records)
+        except KafkaError as error:
+            if isinstance(error, FatalKafkaError):
+                raise
+            log.warning("transaction not committed, reading its batch again records=%s error=%r", len(records), error)
+            metrics.TRANSACTIONS.labels(outcome="aborted").inc()
+            if not isinstance(error, TransactionAborted):
+                try:
+                    self.transactional.abort_transaction()
+                except KafkaError as abort_error:
+                    log.debug("abort after a failure error=%r", abort_error)
+            self.rewind(replay_offsets(records))
+            self.stop.wait(RETRY_BACKOFF_S)
+
+    def handle_batch(self, records: list[Record]) -> None:
+        started = time.perf_counter()
+        outcome = self.decide(records)
+        sending = time.perf_counter()
+        self.transactional.begin_transaction()
+        _, observations = self.send_outcome(outcome)
+        if observations:
+            self.transactional.flush(timeout_s=DRAIN_TIMEOUT_S)  # their offsets decide the retrain requests
+            stored_at = [delivery.result(timeout_s=0).offset for delivery in observations]
+            self.ask_for_retrains(retrain_ends_in_transaction(stored_at, self.settings.retrain_every))
+        sent = time.perf_counter()
+        self.transactional.commit_transaction(commit_offsets(records), self.consumer)
+        committed = time.perf_counter()
+        metrics.TRANSACTIONS.labels(outcome="committed").inc()
+        metrics.STAGE_SECONDS.labels(stage="send").inc(sent - sending)
+        metrics.STAGE_SECONDS.labels(stage="commit").inc(committed - sent)
+        self.telemetry.batch(len(records), committed - started)
+
+    def send_own(self, event: PredictorEvent) -> None:
+        """Every send belongs to a transaction: this one holds the message alone."""
+        self.transactional.begin_transaction()
+        self.send(self.topics.retrain, event.to_dict(), None)
+        self.transactional.commit_transaction({}, self.consumer)
