@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help venv venv-spark kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback benchmark benchmark-quick benchmark-retrain mlflow-ui clean
+.PHONY: help docs venv venv-spark kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback benchmark benchmark-quick benchmark-retrain mlflow-ui clean
 
 help:
 	@echo "make demo        set up everything and run the whole pipeline (about 5 minutes)"
@@ -15,6 +15,7 @@ help:
 	@echo "make mlflow-ui   browse runs and registered models at http://127.0.0.1:5000"
 	@echo "make benchmark   end-to-end throughput/latency benchmark (benchmark-quick: 2 minutes)"
 	@echo "make lint        ruff check, ruff format --check, mypy (make test runs it first)"
+	@echo "make docs        rewrite the configuration tables of docs/configuration.md from utils/settings.py"
 	@echo "make venv-spark  add pyspark, for --spark-master (make test installs it)"
 	@echo "make benchmark-retrain  one retrain against the observations log size, in-process and on Spark"
 
@@ -52,6 +53,9 @@ test: venv venv-spark
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q
+
+docs: venv
+	$(PY) -c "from utils.cli import write_configuration_docs; write_configuration_docs()"
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -69,12 +69,16 @@ class ServingLoop:
 
     def serve(self) -> None:
         """Serve until stopped, then drain."""
-        with BrokerHealth(self.settings.common.kafka.bootstrap_servers) as health:
-            while not self.stop.is_set():
-                health.check()
-                self.between_batches()
-                self.serve_once()
-        self.drain()
+        metrics.READY.set(1)
+        try:
+            with BrokerHealth(self.settings.common.kafka.bootstrap_servers) as health:
+                while not self.stop.is_set():
+                    health.check()
+                    self.between_batches()
+                    self.serve_once()
+            self.drain()
+        finally:
+            metrics.READY.set(0)
 
     def serve_once(self) -> None:
         raise NotImplementedError

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 def run(settings: PredictorSettings, stop: threading.Event) -> int:
     """Serve until stopped; 2 if there is no model that can serve."""
     common, topics = settings.common, settings.common.topics
+    serve_metrics(settings.metrics_port)  # first: the waits below show on it
     store = ModelStore(common.model_store)
     # With --model-source mlflow the store is only a local cache of registry downloads.
     source = (
@@ -81,7 +82,6 @@ def run(settings: PredictorSettings, stop: threading.Event) -> int:
     )
     telemetry = Telemetry(reporter, swapper, refusal_is_error=settings.scorer == "compiled")
     telemetry.started()
-    serve_metrics(settings.metrics_port)
     reporter.start()
     serving = Serving(settings, instance, consumer, producer, model_events, swapper, telemetry, stop)
     loop: ServingLoop

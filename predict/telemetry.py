@@ -30,6 +30,7 @@ class Telemetry:
     def roles_changed(self) -> None:
         metrics.ROLE_VERSION.labels(role=CHAMPION).set(self.swapper.current.version)
         metrics.ROLE_VERSION.labels(role=CHALLENGER).set(self.swapper.rollout.version if self.swapper.rollout else 0)
+        metrics.CHALLENGER_LOADED.set(self.swapper.challenger.version if self.swapper.challenger else 0)
 
     def swapped(self, version: int) -> None:
         metrics.MODEL_SWAPS.inc()
@@ -50,7 +51,7 @@ class Telemetry:
                     result.compile_refused,
                 )
         elif result.role == CHALLENGER:
-            return  # on trial: it serves only if the rollout promotes it
+            self.roles_changed()  # on trial: it serves only if the rollout promotes it
         elif result.scorer is not None and result.scorer.compiled is not None:
             metrics.COMPILED_SCORING.set(1)
         else:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import pandas as pd
 
 from utils.kafka.clients import create_consumer
-from utils.kafka.interface import ConsumerOptions, Partition
+from utils.kafka.interface import ConsumerOptions, Partition, Record
 from utils.kafka.reading import read_range
 from utils.messages.codec import MessageError, decode_object
 from utils.messages.requests import Observation
@@ -27,19 +28,26 @@ def read_observations(kafka: KafkaSettings, topic: str, end_offset: int, max_cou
         kafka, ConsumerOptions("trainer-observations", max_poll_records=READ_BATCH, read_committed=True)
     )
     partition = Partition(topic, 0)
-    by_request: dict[str, Observation] = {}
     try:
         consumer.assign([partition])
         consumer.seek_to_beginning([partition])
         start = max(consumer.position(partition), end_offset - max_count)
-        for record in read_range(consumer, partition, start, end_offset, READ_TIMEOUT_S, READ_BATCH):
-            try:
-                observation = Observation.from_dict(decode_object(record.value))
-                by_request[observation.request_id] = observation
-            except MessageError as error:
-                log.warning("skipping unreadable observation offset=%s error=%s", record.offset, error)
+        return once_per_request(read_range(consumer, partition, start, end_offset, READ_TIMEOUT_S, READ_BATCH))
     finally:
         consumer.close()
+
+
+def once_per_request(records: Iterable[Record]) -> list[Observation]:
+    """The readable observations among these records, the last one of each request id (a replayed
+    batch may have written one twice), in the order each id first appeared."""
+    by_request: dict[str, Observation] = {}
+    for record in records:
+        try:
+            observation = Observation.from_dict(decode_object(record.value))
+        except MessageError as error:
+            log.warning("skipping unreadable observation offset=%s error=%s", record.offset, error)
+            continue
+        by_request[observation.request_id] = observation
     return list(by_request.values())
 
 

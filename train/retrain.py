@@ -14,7 +14,7 @@ import pandas as pd
 from train import drift
 from train.mlflow_runs import Tracker, adult_data_input, observations_input
 from train.observations import observations_frame, read_observations
-from train.pipeline import timed, train_version
+from train.pipeline import TrainedVersion, timed, train_version
 from train.publish import Publisher
 from train.rollout.decision import holdout_gate
 from utils import metrics
@@ -76,9 +76,31 @@ class Retrainer:
         with timed(timings, "drift"):
             drift_metrics = self.measure_drift(champion, new_rows)
         metrics.RETRAINS_STARTED.inc()
+        metrics.RETRAIN_END_OFFSET.set(end_offset)
         started = time.monotonic()
+        try:
+            trained = self._train(training, new_rows, end_offset, champion, champion_metadata, drift_metrics, timings)
+        finally:
+            metrics.RETRAIN_END_OFFSET.set(0)
+        metrics.RETRAIN_SECONDS.observe(time.monotonic() - started)
+        (metrics.RETRAINS_COMPLETED if trained.promoted else metrics.RETRAINS_REJECTED).inc()
+        self.publisher.finish_latest()
+        self.store.prune(self.settings.keep_versions)
+
+    def _train(
+        self,
+        training: pd.DataFrame,
+        new_rows: pd.DataFrame,
+        end_offset: int,
+        champion: int,
+        champion_metadata: VersionMetadata,
+        drift_metrics: dict[str, float],
+        timings: dict[str, float],
+    ) -> TrainedVersion:
+        """Tune from the champion's parameters, gate against it on the holdout, publish."""
+        topic = self.settings.common.topics.observations
         rollout = self.settings.rollout
-        trained = train_version(
+        return train_version(
             training,
             self.holdout,
             self.settings.tuning,
@@ -103,10 +125,6 @@ class Retrainer:
             spark=self.spark,
             timings=timings,
         )
-        metrics.RETRAIN_SECONDS.observe(time.monotonic() - started)
-        (metrics.RETRAINS_COMPLETED if trained.promoted else metrics.RETRAINS_REJECTED).inc()
-        self.publisher.finish_latest()
-        self.store.prune(self.settings.keep_versions)
 
     def measure_drift(self, champion: int, new_rows: pd.DataFrame) -> dict[str, float]:
         """PSI per feature of the new observations against the data file, and the shift of the

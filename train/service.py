@@ -25,6 +25,7 @@ from train.retrain import Retrainer
 from train.rollout.trial import Trials
 from train.rollout.watch import RolloutWatch
 from train.spark import spark_session
+from utils import metrics
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.health import BrokerHealth
 from utils.kafka.interface import (
@@ -57,13 +58,13 @@ def run(settings: TrainerSettings, stop: threading.Event) -> int:
         log.error("no model version in %s: run `python initialize.py` first", store.root)
         return 2
     common, topics = settings.common, settings.common.topics
+    serve_metrics(settings.metrics_port)  # first: the waits below show on it
     wait_for_broker(common.kafka, topics, stop, (topics.retrain, topics.observations, topics.model_events))
     instance = f"trainer-{socket.gethostname()}-{os.getpid()}"
     registry = Registry(common.tracking_uri, settings.registered_model)
     tracker = call_when_up(
         lambda: Tracker(common.tracking_uri, settings.experiment, settings.registered_model), common.tracking_uri, stop
     )
-    serve_metrics(settings.metrics_port)
     producer: Producer = create_producer(common.kafka, ProducerOptions(instance))
     # A retrain may outlast the default 5-minute poll interval; the group must not evict us.
     consumer: Consumer = create_consumer(
@@ -124,11 +125,15 @@ class TrainerLoop:
         self._next_judgement = 0.0
 
     def serve(self) -> None:
-        with BrokerHealth(self.settings.common.kafka.bootstrap_servers) as health:
-            while not self.stop.is_set():
-                health.check()
-                if not self.serve_once():
-                    return
+        metrics.READY.set(1)
+        try:
+            with BrokerHealth(self.settings.common.kafka.bootstrap_servers) as health:
+                while not self.stop.is_set():
+                    health.check()
+                    if not self.serve_once():
+                        return
+        finally:
+            metrics.READY.set(0)
 
     def serve_once(self) -> bool:
         """Handle one poll's requests; False once the service must stop."""

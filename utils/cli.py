@@ -9,6 +9,7 @@ naming the flag or the variable and what it accepts, exit 2.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import logging
 import os
@@ -21,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from utils import metrics
 from utils.data import DataIntegrityError
 from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed, ProducerFenced
 from utils.logs import configure_logging
 from utils.mlflow_outage import TrackingUnavailable, configure_http_retries, is_outage
-from utils.settings import OPTION, CommonSettings, Option, SettingsError
+from utils.settings import OPTION, PROJECT_ROOT, SCRIPTS, CommonSettings, Option, SettingsError
 from utils.shutdown import StopRequested, stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -240,10 +242,13 @@ def _assemble(settings_class: type, defaults: Any, path: tuple[str, ...], values
 # --- The docs' configuration tables ---
 
 
-def markdown_table(settings_class: type) -> str:
-    """Flag, environment variable, default and meaning of each setting, as a Markdown table."""
+def markdown_table(settings_class: type, skip: tuple[str, ...] = ()) -> str:
+    """Flag, environment variable, default and meaning of each setting (but those under the fields
+    named in `skip`), as a Markdown table."""
     rows = ["| flag | environment | default | what it does |", "|---|---|---|---|"]
     for setting in settings_of(settings_class):
+        if setting.path[0] in skip:
+            continue
         if setting.option.positional:
             flag = f"`{setting.path[-1]}` (positional)"
         else:
@@ -254,8 +259,36 @@ def markdown_table(settings_class: type) -> str:
     return "\n".join(rows)
 
 
+GENERATED_BEGIN = "<!-- generated from utils/settings.py by `make docs`: edit the declarations, not this -->"
+GENERATED_END = "<!-- end of generated tables -->"
+
+
+def configuration_tables(scripts: Mapping[str, type]) -> str:
+    """The docs' configuration tables: the settings every script shares, then each script's own."""
+    parts = [GENERATED_BEGIN, "", "## Every script", "", markdown_table(CommonSettings), ""]
+    for script, settings_class in scripts.items():
+        parts += [f"## `{script}`", "", _first_line(PROJECT_ROOT / script), ""]
+        parts += [markdown_table(settings_class, skip=("common",)), ""]
+    return "\n".join([*parts, GENERATED_END])
+
+
+def write_configuration_docs(path: Path = PROJECT_ROOT / "docs" / "configuration.md") -> None:
+    """Replace the generated part of the configuration page (`make docs`)."""
+    text = path.read_text()
+    start, end = text.index(GENERATED_BEGIN), text.index(GENERATED_END) + len(GENERATED_END)
+    path.write_text(text[:start] + configuration_tables(SCRIPTS) + text[end:])
+
+
+def _first_line(script: Path) -> str:
+    """A script's docstring, as one paragraph."""
+    docstring = ast.get_docstring(ast.parse(script.read_text())) or ""
+    return " ".join(docstring.split())
+
+
 def _shown_default(setting: Setting) -> str:
     value = setting.default
+    if setting.kind is bool:
+        return "on" if value else "off"
     if setting.option.default_from is not None:
         value = setting.option.default_from({})
     if value is None or value == "":
@@ -310,6 +343,7 @@ def run_service(name: str, run: Callable[[Settings, threading.Event], int], sett
     """Configure logging, turn SIGINT/SIGTERM into a stop event, run, and map failures to exit codes."""
     configure_logging(settings.common.log_level, name, settings.common.log_format)
     configure_http_retries()
+    metrics.MLFLOW_REACHABLE.set(1)  # until a call finds it down (utils/mlflow_outage.py)
     stop = stop_on_signals()
     try:
         return run(settings, stop)

@@ -25,6 +25,7 @@ PLACEHOLDER = re.compile(r"(?:(\w+)=)?%(?:\(\w+\))?[#0\- +]*(?:\*|\d+)?(?:\.(?:\
 # C0 and C1 controls, DEL, and the Unicode characters that break or reorder a line when displayed.
 UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 TRACEBACK_INDENT = "    "
+KAFKA_LOGGER = "kafka"  # kafka-python's loggers, and librdkafka's lines (utils/kafka/confluent.py)
 
 
 def escape_unsafe(text: str) -> str:
@@ -100,5 +101,14 @@ def configure_logging(level: str, service: str, log_format: str = "text") -> Non
         handler.setFormatter(SafeTextFormatter(f"%(asctime)s %(levelname)s service={service} %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # Client libraries are chatty at INFO (every connection, every rebalance step).
-    for noisy in ("kafka", "mlflow", "alembic", "urllib3", "git", "hyperopt"):
+    for noisy in ("mlflow", "alembic", "urllib3", "git", "hyperopt"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # The Kafka clients log every failed connection attempt (kafka-python one every 80 ms while a
+    # broker is down): their records stay with utils/kafka/health.py, which says "unreachable" and
+    # "reachable again" once each; --log-level debug shows them all.
+    kafka = logging.getLogger(KAFKA_LOGGER)
+    debug = logging.getLogger().level <= logging.DEBUG
+    kafka.setLevel(logging.DEBUG if debug else logging.ERROR)
+    kafka.propagate = debug
+    if not any(isinstance(handler, logging.NullHandler) for handler in kafka.handlers):
+        kafka.addHandler(logging.NullHandler())  # else Python's last-resort handler prints them

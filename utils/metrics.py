@@ -11,6 +11,11 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
+# Every service
+READY = Gauge("pipeline_ready", "1 while the service's loop runs (after its set-up, until it stops)")
+KAFKA_REACHABLE = Gauge("pipeline_kafka_reachable", "0 while the Kafka cluster does not answer this service, else 1")
+MLFLOW_REACHABLE = Gauge("pipeline_mlflow_reachable", "0 while MLflow does not answer this service, else 1")
+
 # Predictor
 REQUESTS = Counter("pipeline_requests", "Records read from app_messages")
 PREDICTIONS = Counter("pipeline_predictions", "Predictions answered", ["model_version"])
@@ -23,6 +28,9 @@ MODEL_VERSION = Gauge("pipeline_model_version", "Model version now serving")
 TRANSACTIONS = Counter("pipeline_transactions", "Exactly-once batches, by outcome: committed or aborted", ["outcome"])
 ANSWERS = Counter("pipeline_answers", "Answers sent, by the role of the model that gave them", ["role"])
 ROLE_VERSION = Gauge("pipeline_role_version", "Model version in each role (challenger 0: no rollout)", ["role"])
+CHALLENGER_LOADED = Gauge(
+    "pipeline_challenger_loaded", "Version of the challenger loaded and scoring beside the champion (0: none)"
+)
 BATCH_SIZE = Histogram("pipeline_batch_size", "Records per micro-batch", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
 BATCH_SECONDS = Histogram(
     "pipeline_batch_seconds",
@@ -50,6 +58,9 @@ LIVE_POSITIVE_RATE = Gauge("pipeline_live_positive_rate", "Share of high-income 
 RETRAINS_STARTED = Counter("pipeline_retrains_started", "Retrains started")
 RETRAINS_COMPLETED = Counter("pipeline_retrains_completed", "Retrains that published a promoted version")
 RETRAINS_REJECTED = Counter("pipeline_retrains_rejected", "Retrains whose model the gate rejected")
+RETRAIN_END_OFFSET = Gauge(
+    "pipeline_retrain_end_offset", "End offset of the observations the retrain in progress reads (0: none running)"
+)
 RETRAIN_SECONDS = Histogram(
     "pipeline_retrain_seconds", "Duration of a retrain", buckets=(10, 30, 60, 120, 300, 600, 1800)
 )

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from utils import metrics
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -91,12 +93,14 @@ def call_when_up(action: Callable[[], T], tracking_uri: str, stop: threading.Eve
             if not (isinstance(error, TrackingUnavailable) or is_outage(error)):
                 raise
             if down_since is None:
+                metrics.MLFLOW_REACHABLE.set(0)
                 down_since = time.monotonic()
                 log.warning("MLflow unreachable at %s, waiting and retrying error=%s", tracking_uri, _first_line(error))
             if stop.wait(delay):
                 raise StopRequested(f"stopped while waiting for MLflow at {tracking_uri}") from error
             delay = min(delay * 2, BACKOFF_MAX_S)
             continue
+        metrics.MLFLOW_REACHABLE.set(1)
         if down_since is not None:
             log.info("MLflow reachable again uri=%s after_s=%.0f", tracking_uri, time.monotonic() - down_since)
         return result

@@ -11,6 +11,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from tests.conftest import BOOTSTRAP, require_broker
+from tests.integration.metrics import free_port
 from tests.integration.processes import ROOT, ServiceProcess, run_script
 
 
@@ -79,20 +80,30 @@ class Pipeline:
         return self.prefix + name
 
     def start(self, script: str, *args: str, name: str | None = None) -> ServiceProcess:
+        """A service in the background, with its own consumer group and, for the predictor and the
+        trainer, a /metrics port of its own (the one given, or a free one instead of none or 0)."""
         log = self.root / f"{name or script.removesuffix('.py')}-{len(self.services)}.log"
         group = ["--group-id", f"{self.prefix}{script.removesuffix('.py')}"] if script != "sample_app.py" else []
-        service = ServiceProcess(script, [*group, *args], self.env_for(script), log)
+        arguments, port = list(args), None
+        if script in ("predictor.py", "trainer.py"):
+            if "--metrics-port" in arguments:
+                at = arguments.index("--metrics-port")
+                port = int(arguments.pop(at + 1))
+                arguments.pop(at)
+            port = port or free_port()
+            arguments += ["--metrics-port", str(port)]
+        service = ServiceProcess(script, [*group, *arguments], self.env_for(script), log, port)
         self.services.append(service)
         return service
 
     def start_predictor(self, *args: str) -> ServiceProcess:
         service = self.start("predictor.py", *args)
-        service.wait_for_log("predictor ready")
+        service.wait_until_ready()
         return service
 
     def start_trainer(self, *args: str) -> ServiceProcess:
         service = self.start("trainer.py", "--max-evals", "2", *args)
-        service.wait_for_log("trainer ready")
+        service.wait_until_ready()
         return service
 
     def sample_app(self, *args: str, timeout_s: float = 300) -> tuple[dict, str]:
@@ -131,6 +142,41 @@ class Pipeline:
             return [json.loads(record.value) for record in consumer]
         finally:
             consumer.close()
+
+    def events(self, topic: str = "retrain_topic") -> list[dict]:
+        """Every event on one of this test's event topics (the retrain topic by default, which is
+        also the model-events topic unless a test names one), oldest first."""
+        return [record for record in self.read_topic(topic, timeout_s=1, read_committed=True) if "event" in record]
+
+    def wait_for_event(
+        self,
+        event: str,
+        count: int = 1,
+        timeout_s: float = 120,
+        topic: str = "retrain_topic",
+        service: ServiceProcess | None = None,
+        **fields: object,
+    ) -> list[dict]:
+        """The events of this kind (with these field values), once there are at least `count`; with
+        `service` (the process that is to send them), fail early if it exits."""
+        deadline = time.monotonic() + timeout_s
+        found: list[dict] = []
+        while time.monotonic() < deadline:
+            found = [
+                record
+                for record in self.events(topic)
+                if record["event"] == event and all(record.get(name) == value for name, value in fields.items())
+            ]
+            if len(found) >= count:
+                return found
+            if service is not None and service.process.poll() is not None:
+                raise AssertionError(
+                    f"{service.name} exited with {service.process.returncode} before {count} {event} {fields or ''}"
+                    f" events (found {len(found)}):\n{service.tail()}"
+                )
+            time.sleep(0.5)
+        tail = f":\n{service.tail()}" if service is not None else ""
+        raise AssertionError(f"{len(found)} of {count} {event} {fields or ''} events after {timeout_s}s{tail}")
 
     def wait_for_answers(self, at_least: int, timeout_s: float = 60) -> int:
         """Number of records on this test's predictions topic, once there are at least `at_least`."""

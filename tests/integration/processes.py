@@ -1,22 +1,30 @@
-"""Real service processes for integration tests: start, wait for a log line, stop, kill -9."""
+"""Real service processes for integration tests: start, wait for an outcome, stop, kill -9.
+
+Tests wait on what a service does (a metric on its /metrics endpoint, a record on a topic, a file
+in the store), never on the wording of its logs."""
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from tests.integration.metrics import scrape
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServiceProcess:
-    def __init__(self, script: str, args: list[str], env: dict[str, str], log_path: Path):
+    def __init__(
+        self, script: str, args: list[str], env: dict[str, str], log_path: Path, metrics_port: int | None = None
+    ):
         self.log_path = log_path
         self.name = script
+        self.metrics_port = metrics_port  # its /metrics endpoint, when it has one
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, script, *args], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
@@ -25,18 +33,34 @@ class ServiceProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_for_log(self, pattern: str, timeout_s: float = 120, count: int = 1) -> re.Match:
-        """Wait until `pattern` has appeared `count` times in the log; fail early if the process died."""
+    def metrics(self) -> dict[str, float]:
+        """Its /metrics samples (name{label=value,...} -> value); {} while the endpoint is not up."""
+        assert self.metrics_port is not None, f"{self.name} was started without a metrics port"
+        try:
+            return scrape(self.metrics_port)
+        except OSError:
+            return {}
+
+    def metric(self, sample: str, default: float = 0.0) -> float:
+        """One sample, e.g. `pipeline_model_version` or `pipeline_answers_total{role=challenger}`."""
+        return self.metrics().get(sample, default)
+
+    def wait_for_metric(self, sample: str, predicate: Callable[[float], bool] = bool, timeout_s: float = 120) -> float:
+        """Wait until `predicate(value of sample)` holds; fail early if the process died."""
         deadline = time.monotonic() + timeout_s
-        regex = re.compile(pattern)
+        value = None
         while time.monotonic() < deadline:
-            matches = list(regex.finditer(self.log_text()))
-            if len(matches) >= count:
-                return matches[count - 1]
+            value = self.metrics().get(sample)
+            if value is not None and predicate(value):
+                return value
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
             time.sleep(0.2)
-        raise AssertionError(f"{self.name}: no {pattern!r} x{count} within {timeout_s}s:\n{self.tail()}")
+        raise AssertionError(f"{self.name}: {sample} is {value} after {timeout_s}s:\n{self.tail()}")
+
+    def wait_until_ready(self, timeout_s: float = 120) -> None:
+        """Until its loop runs (set-up done: model loaded, topics there, group joined or joining)."""
+        self.wait_for_metric("pipeline_ready", lambda value: value == 1, timeout_s)
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])

@@ -34,12 +34,16 @@ def test_corrupt_and_missing_versions_are_refused(pipeline):
     model.write_bytes(model.read_bytes()[: model.stat().st_size // 3])  # truncated, checksum unchanged
 
     announce(pipeline, 2)
-    predictor.wait_for_log("model version refused version=2 reason=.*checksum")
+    [corrupt] = pipeline.wait_for_event("model_refused", service=predictor, version=2)
+    assert "checksum" in corrupt["reason"], corrupt
     announce(pipeline, 99)
-    predictor.wait_for_log("model version refused version=99 reason=.*does not exist")
+    [missing] = pipeline.wait_for_event("model_refused", service=predictor, version=99)
+    assert "does not exist" in missing["reason"], missing
 
     refused = [m for m in pipeline.read_topic("retrain_topic") if m["event"] == "model_refused"]
     assert sorted(m["version"] for m in refused) == [2, 99]
+    assert predictor.metric("pipeline_models_refused_total") == 2
+    assert predictor.metric("pipeline_model_version") == 1 and predictor.metric("pipeline_model_swaps_total") == 0
     summary, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--timeout", "60")
     assert summary["model_versions"] == [1] and summary["unanswered"] == 0
     assert predictor.process.poll() is None
@@ -59,7 +63,7 @@ def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
     producer.flush()
     producer.close()
 
-    trainer.wait_for_log("training completed announced version=2 promoted=False", 600)
+    pipeline.wait_for_event("training_completed", 1, 600, service=trainer, version=2, promoted=False)
     store = pipeline.root / "models"
     metadata = ModelStore(store).metadata(2)
     assert metadata.promoted is False and "worse" in metadata.promotion_reason
@@ -84,7 +88,7 @@ def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
     assert missing.returncode == 2 and "version 7" in missing.stderr
     result = run_script("rollback.py", ["2"], pipeline.env)
     assert result.returncode == 0, result.stderr[-2000:]
-    predictor.wait_for_log("model swapped from_version=1 to_version=2")
+    predictor.wait_for_metric("pipeline_model_version", lambda version: version == 2)
     champion = client.get_model_version_by_alias(DEFAULT_REGISTERED_MODEL, "champion")
     assert champion.tags["store_version"] == "2", "the champion alias follows the rollback"
     summary, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--start", "20", "--timeout", "60")
@@ -92,5 +96,5 @@ def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
     # The trainer does not undo an operator's choice when it restarts.
     trainer.stop()
     restarted = pipeline.start_trainer()
-    restarted.wait_for_log("training completed announced version=2 promoted=True")
+    pipeline.wait_for_event("training_completed", service=restarted, version=2, promoted=True)
     assert (store / "CURRENT").read_text().strip() == "2"

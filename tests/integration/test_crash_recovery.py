@@ -44,7 +44,7 @@ def test_trainer_killed_mid_retrain_completes_it_once(pipeline):
     trainer = pipeline.start_trainer("--max-evals", "6", "--promotion-tolerance", "1.0")
     summary, _ = pipeline.sample_app("--n", "50", "--rate", "0", "--timeout", "60")
     assert summary["unanswered"] == 0
-    trainer.wait_for_log("retrain started end_offset=50", 120)
+    trainer.wait_for_metric("pipeline_retrain_end_offset", lambda end: end == 50, 120)
     time.sleep(3)  # inside the tuning session: MLflow run open, trials running
     trainer.kill9()
     store = pipeline.root / "models"
@@ -52,9 +52,10 @@ def test_trainer_killed_mid_retrain_completes_it_once(pipeline):
 
     killed_at = time.monotonic()
     restarted = pipeline.start_trainer("--max-evals", "2", "--promotion-tolerance", "1.0")
-    restarted.wait_for_log("training completed announced version=2 promoted=True", 300)
+    pipeline.wait_for_event("training_completed", 1, 300, service=restarted, version=2, promoted=True)
     recovery_s = time.monotonic() - killed_at
-    predictor.wait_for_log("model swapped from_version=1 to_version=2", 60)
+    predictor.wait_for_metric("pipeline_model_version", lambda version: version == 2, 60)
+    assert restarted.metric("pipeline_retrains_started_total") == 1, "the restart retrained once"
 
     assert sorted(p.name for p in store.iterdir() if p.name.isdigit()) == ["1", "2"]
     assert not list(store.glob(".incoming-*")), "no half-written version left behind"

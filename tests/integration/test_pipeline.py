@@ -31,8 +31,11 @@ def test_predictions_retrains_and_hot_swaps(pipeline, client):
         if version < 3:
             # 50 more labelled observations: the predictor asks for a retrain, the trainer
             # publishes the next version, the predictor swaps it in.
-            trainer.wait_for_log(rf"training completed announced version={version + 1} promoted=True", 300)
-            predictor.wait_for_log(rf"model swapped from_version={version} to_version={version + 1}", 60)
+            pipeline.wait_for_event("training_completed", 1, 300, service=trainer, version=version + 1, promoted=True)
+            predictor.wait_for_metric(
+                "pipeline_model_version", lambda serving, wanted=version + 1: serving == wanted, 60
+            )
+            assert predictor.metric("pipeline_model_swaps_total") == version, "one swap per version"
     assert seen_versions == [1, 2, 3]
 
     answers = pipeline.read_topic("predictions")

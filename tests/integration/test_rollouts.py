@@ -74,14 +74,14 @@ def test_shadow_rejects_a_worse_challenger_on_live_labels_across_kill9s(pipeline
     ]
     assert len(poisoned) >= 2000
     send_requests(pipeline, poisoned)
-    trainer.wait_for_log(r"challenger on trial version=2 champion=1 mode=shadow", 420)
-    predictor.wait_for_log(r"challenger loaded version=2", 60)
+    pipeline.wait_for_event("challenger_started", 1, 420, service=trainer, version=2, champion_version=1, mode="shadow")
+    predictor.wait_for_metric("pipeline_challenger_loaded", lambda version: version == 2, 60)
 
     first, _ = pipeline.sample_app("--n", "400", "--rate", "0", "--start", "0")
     predictor.kill9()
     trainer.kill9()
     predictor = pipeline.start_predictor("--retrain-every", "2000")
-    predictor.wait_for_log(r"challenger loaded version=2", 60)
+    predictor.wait_for_metric("pipeline_challenger_loaded", lambda version: version == 2, 60)
     trainer = pipeline.start_trainer(*trainer_args)
     second, _ = pipeline.sample_app("--n", "400", "--rate", "0", "--start", "400")
 
@@ -124,8 +124,10 @@ def test_canary_splits_by_request_id_and_live_labels_promote_an_equal_challenger
         "--rollout", "canary", "--canary-fraction", "0.2", "--shadow-min-labelled", "500", "--shadow-margin", "0.01"
     )
     pipeline.sample_app("--n", "1000", "--rate", "0", "--start", "0")
-    trainer.wait_for_log(r"challenger on trial version=2 champion=1 mode=canary canary_fraction=0.2", 420)
-    predictor.wait_for_log(r"challenger loaded version=2", 60)
+    pipeline.wait_for_event(
+        "challenger_started", 1, 420, service=trainer, version=2, champion_version=1, mode="canary", canary_fraction=0.2
+    )
+    predictor.wait_for_metric("pipeline_challenger_loaded", lambda version: version == 2, 60)
 
     rows = frame_to_records(stream_rows())
     ids = [str(uuid.uuid4()) for _ in range(10_000)]
@@ -150,7 +152,9 @@ def test_canary_splits_by_request_id_and_live_labels_promote_an_equal_challenger
     pipeline.sample_app("--n", "600", "--rate", "0", "--start", "1000")
     [decided] = wait_for_event(pipeline, "rollout_decided")
     assert (decided["version"], decided["promoted"], decided["decided_by"]) == (2, True, "live judgement")
-    predictor.wait_for_log(r"model swapped from_version=1 to_version=2 \(challenger promoted\)", 60)
+    predictor.wait_for_metric("pipeline_model_version", lambda version: version == 2, 60)
+    assert predictor.metric("pipeline_role_version{role=challenger}") == 0, "the challenger promoted: no rollout"
+    assert predictor.metric("pipeline_model_swaps_total") == 1
     after, _ = pipeline.sample_app("--n", "50", "--rate", "0", "--start", "1600")
     assert after["model_versions"] == [2] and after["unanswered"] == 0
     assert ModelStore(pipeline.root / "models").current_version() == 2
@@ -166,7 +170,7 @@ def test_an_operator_decides_a_rollout_early(pipeline, command, promoted):
     store.publish(files, replace(store.metadata(1), trigger="test", mlflow_run_id=""))
     store.set_challenger(ChallengerStarted(2, 1, "shadow", 0.0, 0))
     predictor = pipeline.start_predictor()
-    predictor.wait_for_log(r"challenger loaded version=2", 60)
+    predictor.wait_for_metric("pipeline_challenger_loaded", lambda version: version == 2, 60)
     before, _ = pipeline.sample_app("--n", "100", "--rate", "0")
     assert before["model_versions"] == [1] and before["unanswered"] == 0
     observations = pipeline.read_topic("observations")
@@ -183,6 +187,7 @@ def test_an_operator_decides_a_rollout_early(pipeline, command, promoted):
         assert decision.figures is not None and decision.figures["labelled"] == 100, (
             "the figures at the time of the decision are recorded"
         )
-    predictor.wait_for_log("rollout ended challenger=2", 30)
+    predictor.wait_for_metric("pipeline_role_version{role=challenger}", lambda version: version == 0, 30)
+    assert predictor.metric("pipeline_challenger_loaded") == 0
     after, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--start", "100")
     assert after["model_versions"] == [2 if promoted else 1]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Pipeline
-from tests.integration.processes import run_script
+from tests.integration.processes import ServiceProcess, run_script
 from utils.kafka.clients import CLIENTS, create_consumer, create_producer
 from utils.kafka.interface import (
     AuthorizationFailed,
@@ -70,14 +70,16 @@ def role_settings(broker, role: str, client: KafkaClient) -> KafkaSettings:
     )
 
 
-def test_the_pipeline_runs_over_sasl_ssl_with_one_principal_per_role(secure_pipeline):
+def test_the_pipeline_runs_over_sasl_ssl_with_one_principal_per_role(secure_pipeline, secure_broker):
     pipeline = secure_pipeline
     predictor = pipeline.start_predictor("--retrain-every", "30")
     trainer = pipeline.start_trainer("--promotion-tolerance", "1.0")
     summary, _ = pipeline.sample_app("--n", "30", "--rate", "0", "--timeout", "90")
     assert summary["answered"] == 30 and summary["unanswered"] == 0 and summary["model_versions"] == [1]
-    trainer.wait_for_log("training completed announced version=2 promoted=True", 300)
-    predictor.wait_for_log("model swapped from_version=1 to_version=2", 60)
+    wait_for_event_as(
+        pipeline, secure_broker, "model_events", "training_completed", trainer, 300, version=2, promoted=True
+    )
+    predictor.wait_for_metric("pipeline_model_version", lambda version: version == 2, 60)
     summary, _ = pipeline.sample_app("--n", "20", "--rate", "0", "--start", "30", "--timeout", "90")
     assert summary["model_versions"] == [2] and summary["unanswered"] == 0
     for service in (predictor, trainer):
@@ -155,6 +157,34 @@ def test_tls_is_verified(secure_pipeline, secure_broker, foreign_ca, client, cas
     assert "authentication failed" in result.stderr
     assert "certificate" in result.stderr.lower() or "ssl" in result.stderr.lower()
     assert time.monotonic() - started < 90
+
+
+def wait_for_event_as(
+    pipeline: Pipeline,
+    broker,
+    topic: str,
+    event: str,
+    service: ServiceProcess,
+    timeout_s: float,
+    role: str = "admin",
+    **fields: object,
+) -> list[dict]:
+    """The events of this kind (with these field values) on one of this test's topics, read with a
+    role's credentials, once there is one; fail early if `service`, which is to send it, exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [
+            record
+            for record in read_topic_as(pipeline, broker, role, topic)
+            if record.get("event") == event and all(record.get(name) == value for name, value in fields.items())
+        ]
+        if found:
+            return found
+        assert service.process.poll() is None, (
+            f"{service.name} exited with {service.process.returncode}:\n{service.tail()}"
+        )
+        time.sleep(1)
+    raise AssertionError(f"no {event} {fields} on {topic} after {timeout_s}s:\n{service.tail()}")
 
 
 def read_topic_as(pipeline: Pipeline, broker, role: str, name: str) -> list[dict]:

@@ -173,9 +173,9 @@ def write_observations(pipeline: Pipeline) -> int:
 
 def retrain(pipeline: Pipeline, *args: str) -> tuple[VersionMetadata, str]:
     """One retrain by a real trainer: the new version's metadata and the trainer's output."""
-    trainer = pipeline.start_trainer("--max-evals", str(TRIALS), "--metrics-port", "0", *args)
+    trainer = pipeline.start_trainer("--max-evals", str(TRIALS), *args)
     write_observations(pipeline)
-    trainer.wait_for_log(r"training completed announced version=2", timeout_s=600)
+    pipeline.wait_for_event("training_completed", 1, 600, service=trainer, version=2)
     trainer.stop()
     return ModelStore(pipeline.root / "models").metadata(2), trainer.log_text()
 

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 
 from tests.integration.conftest import Pipeline
 from tests.integration.figures import record_figures
-from tests.integration.processes import run_script
+from tests.integration.processes import ServiceProcess, run_script
 from utils.kafka.clients import create_producer
 from utils.kafka.interface import ProducerOptions
 from utils.messages.codec import encode
@@ -112,6 +112,14 @@ def store_versions(pipeline: Pipeline) -> list[int]:
     return sorted(int(p.name) for p in (pipeline.root / "models").iterdir() if p.name.isdigit())
 
 
+def still_waiting_for_tracking(service: ServiceProcess) -> None:
+    """A service just started while MLflow is down waits for it: its gauge says so, and it is alive
+    and not ready."""
+    service.wait_for_metric("pipeline_mlflow_reachable", lambda value: value == 0, OUTAGE_S * 3)
+    assert service.process.poll() is None, f"{service.name} waits, it does not exit:\n{service.tail()}"
+    assert service.metric("pipeline_ready") == 0, f"{service.name} ready while MLflow is down"
+
+
 def test_the_pipeline_runs_on_a_shared_tracking_server(server_pipeline):
     pipeline = server_pipeline
     # A predictor on "another machine": versions come from the registry into its own folder.
@@ -123,8 +131,11 @@ def test_the_pipeline_runs_on_a_shared_tracking_server(server_pipeline):
         summary, _ = pipeline.sample_app("--n", "40", "--rate", "0", "--start", str(phase * 40), "--timeout", "90")
         assert summary["unanswered"] == 0 and summary["model_versions"] == [version]
         if version < 3:
-            trainer.wait_for_log(rf"training completed announced version={version + 1} promoted=True", 300)
-            predictor.wait_for_log(rf"model swapped from_version={version} to_version={version + 1}", 90)
+            pipeline.wait_for_event("training_completed", 1, 300, service=trainer, version=version + 1, promoted=True)
+            predictor.wait_for_metric(
+                "pipeline_model_version", lambda serving, wanted=version + 1: serving == wanted, 90
+            )
+            assert predictor.metric("pipeline_model_swaps_total") == version, "one swap per version"
     assert registry_store_versions(pipeline.server.uri) == [1, 2, 3]
     champion = MlflowClient(pipeline.server.uri).get_model_version_by_alias(DEFAULT_REGISTERED_MODEL, "champion")
     assert champion.tags["store_version"] == "3"
@@ -139,34 +150,33 @@ def test_the_trainer_waits_for_tracking_and_completes_a_retrain_cut_by_an_outage
     # Down before the trainer starts: it waits (alive), and is ready once the server returns.
     server.stop()
     trainer = pipeline.start("trainer.py", "--max-evals", "8", "--promotion-tolerance", "1.0")
-    trainer.wait_for_log("MLflow unreachable at", 60)
-    time.sleep(OUTAGE_S)
-    assert trainer.process.poll() is None, "the trainer waits, it does not exit"
+    still_waiting_for_tracking(trainer)
     server.start()
     up_at = time.monotonic()
-    trainer.wait_for_log("trainer ready", 120)
+    trainer.wait_until_ready(120)
     ready_after_s = time.monotonic() - up_at
+    assert trainer.metric("pipeline_mlflow_reachable") == 1
 
     # Down in the middle of a retrain: the request stays uncommitted, the retrain completes after.
     summary, _ = pipeline.sample_app("--n", "50", "--rate", "0", "--timeout", "90")
     assert summary["unanswered"] == 0
-    trainer.wait_for_log("retrain started end_offset=50", 120)
+    trainer.wait_for_metric("pipeline_retrain_end_offset", lambda end: end == 50, 120)
     time.sleep(2)  # inside the tuning session: MLflow run open, trials being logged
     server.stop()
     during, _ = pipeline.sample_app("--n", "30", "--rate", "0", "--start", "50", "--timeout", "90")
     time.sleep(max(0, OUTAGE_S - 5))
     server.start()
     up_at = time.monotonic()
-    trainer.wait_for_log("training completed announced version=2 promoted=True", 300)
+    pipeline.wait_for_event("training_completed", 1, 300, service=trainer, version=2, promoted=True)
     completed_after_s = time.monotonic() - up_at
-    predictor.wait_for_log("model swapped from_version=1 to_version=2", 60)
+    predictor.wait_for_metric("pipeline_model_version", lambda version: version == 2, 60)
 
     assert during["unanswered"] == 0, "requests were answered during the outage"
     assert trainer.process.poll() is None
     assert store_versions(pipeline) == [1, 2]
     assert registry_store_versions(server.uri) == [1, 2], "one registry version per store version"
     assert announced(pipeline, 2) == 1, "version 2 announced once"
-    assert predictor.log_text().count("model swapped") == 1
+    assert predictor.metric("pipeline_model_swaps_total") == 1
     metadata = ModelStore(pipeline.root / "models").metadata(2)
     run = MlflowClient(server.uri).get_run(metadata.mlflow_run_id)
     assert run.info.status == "FINISHED" and run.data.tags["store_version"] == "2"
@@ -186,6 +196,7 @@ def test_a_registry_predictor_serves_through_an_outage_and_swaps_after(server_pi
     server: TrackingServer = pipeline.server
     cache = pipeline.root / "other-machine"
     predictor = pipeline.start_predictor("--model-source", "mlflow", "--model-store", str(cache))
+    assert predictor.metric("pipeline_mlflow_reachable") == 1, "its champion came from MLflow"
     # Version 2 is trained and registered (as a trainer would), then MLflow goes down before this
     # predictor has fetched it; the announcement arrives during the outage.
     result = run_script("initialize.py", ["--force", "--max-evals", "1", "--threads", "2"], pipeline.env)
@@ -194,14 +205,15 @@ def test_a_registry_predictor_serves_through_an_outage_and_swaps_after(server_pi
     producer = create_producer(KafkaSettings(bootstrap_servers=pipeline.bootstrap), ProducerOptions("test"))
     producer.send(pipeline.topic("retrain_topic"), encode(TrainingCompleted(2, True, {}, 1, 0).to_dict()))
     producer.close()
-    predictor.wait_for_log("MLflow unreachable at", 60)
+    predictor.wait_for_metric("pipeline_mlflow_reachable", lambda up: up == 0, 60)
     down_at = time.monotonic()
     during, _ = pipeline.sample_app("--n", "100", "--rate", "20", "--timeout", "60")
     time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
     assert during["sent"] == during["answered"] == 100 and during["model_versions"] == [1]
     server.start()
     up_at = time.monotonic()
-    predictor.wait_for_log("model swapped from_version=1 to_version=2", 120)
+    predictor.wait_for_metric("pipeline_model_version", lambda version: version == 2, 120)
+    assert predictor.metric("pipeline_mlflow_reachable") == 1
     record_figures(
         "tracking_outage_predictor",
         {"answered_during_outage": during["answered"], "server_up_to_swap_s": round(time.monotonic() - up_at, 1)},
@@ -212,7 +224,7 @@ def test_a_registry_predictor_serves_through_an_outage_and_swaps_after(server_pi
     assert log.count("MLflow unreachable at") == 1, "one line per outage"
     assert "Retrying (Retry(" not in log, "urllib3's per-attempt warnings are folded"
     refused = [m for m in pipeline.read_topic("retrain_topic") if m["event"] == "model_refused"]
-    assert refused == [], "an outage is not a bad model"
+    assert refused == [] and predictor.metric("pipeline_models_refused_total") == 0, "an outage is not a bad model"
     assert Counter(p.name for p in cache.iterdir() if p.name.isdigit()) == Counter(["1", "2"])
 
 
@@ -235,21 +247,19 @@ def test_a_trainer_killed_during_an_outage_completes_the_retrain_after_restart(s
     trainer = pipeline.start_trainer("--max-evals", "8", "--promotion-tolerance", "1.0")
     summary, _ = pipeline.sample_app("--n", "50", "--rate", "0", "--timeout", "90")
     assert summary["unanswered"] == 0
-    trainer.wait_for_log("retrain started end_offset=50", 120)
+    trainer.wait_for_metric("pipeline_retrain_end_offset", lambda end: end == 50, 120)
     time.sleep(2)
+    assert trainer.metric("pipeline_mlflow_reachable") == 1
     server.stop()
-    trainer.wait_for_log("MLflow unreachable at", 60)
+    trainer.wait_for_metric("pipeline_mlflow_reachable", lambda up: up == 0, 60)
     trainer.kill9()
-    down_at = time.monotonic()
     restarted = pipeline.start("trainer.py", "--max-evals", "2", "--promotion-tolerance", "1.0")
-    restarted.wait_for_log("MLflow unreachable at", 60)
-    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
-    assert restarted.process.poll() is None, "the restarted trainer waits, it does not exit"
+    still_waiting_for_tracking(restarted)
     server.start()
-    restarted.wait_for_log("training completed announced version=2 promoted=True", 300)
-    predictor.wait_for_log("model swapped from_version=1 to_version=2", 60)
+    pipeline.wait_for_event("training_completed", 1, 300, service=restarted, version=2, promoted=True)
+    predictor.wait_for_metric("pipeline_model_version", lambda version: version == 2, 60)
 
     assert store_versions(pipeline) == [1, 2]
     assert registry_store_versions(server.uri) == [1, 2], "one registry version per store version"
     assert announced(pipeline, 2) == 1, "version 2 announced once"
-    assert predictor.log_text().count("model swapped") == 1
+    assert predictor.metric("pipeline_model_swaps_total") == 1

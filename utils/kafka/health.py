@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from utils import metrics
 from utils.kafka.interface import FatalKafkaError, KafkaError, Producer
 
 log = logging.getLogger(__name__)
@@ -14,7 +15,11 @@ log = logging.getLogger(__name__)
 class BrokerHealth(logging.Handler):
     """Turns the client libraries' own connection errors (they retry quietly; both log under the
     "kafka" logger) into two lines of ours: 'Kafka unreachable, waiting' when they start and
-    'reachable again' when they stop."""
+    'reachable again' when they stop, and the gauge `pipeline_kafka_reachable`.
+
+    The first error is said at once, from the client's thread that logs it, so that a service busy
+    waiting on the broker (a flush, a long read) says so too; the recovery is said by `check`, once
+    the errors have stopped for QUIET_S."""
 
     QUIET_S = 10.0  # the clients back off for seconds between retries: shorter windows flap
 
@@ -28,8 +33,17 @@ class BrokerHealth(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.last_error_at = time.monotonic()
         self.last_error = record.getMessage()
+        if self.down_since is None:
+            self.down_since = self.last_error_at
+            metrics.KAFKA_REACHABLE.set(0)
+            log.warning(
+                "Kafka unreachable, waiting and retrying bootstrap=%s error=%s",
+                self.bootstrap_servers,
+                self.last_error[:200],
+            )
 
     def __enter__(self) -> BrokerHealth:
+        metrics.KAFKA_REACHABLE.set(1)
         logging.getLogger("kafka").addHandler(self)
         return self
 
@@ -38,16 +52,9 @@ class BrokerHealth(logging.Handler):
 
     def check(self) -> None:
         """Call once per loop iteration."""
-        now = time.monotonic()
-        failing = now - self.last_error_at < self.QUIET_S
-        if failing and self.down_since is None:
-            self.down_since = self.last_error_at
-            log.warning(
-                "Kafka unreachable, waiting and retrying bootstrap=%s error=%s",
-                self.bootstrap_servers,
-                self.last_error[:200],
-            )
-        elif not failing and self.down_since is not None:
+        failing = time.monotonic() - self.last_error_at < self.QUIET_S
+        if not failing and self.down_since is not None:
+            metrics.KAFKA_REACHABLE.set(1)
             log.info(
                 "Kafka reachable again bootstrap=%s after_s=%.0f",
                 self.bootstrap_servers,

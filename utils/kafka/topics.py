@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection
 
+from utils import metrics
 from utils.kafka.clients import create_admin
 from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed, FatalKafkaError, KafkaError, TopicSpec
 from utils.kafka.tls import check_tls
@@ -13,6 +15,8 @@ from utils.settings import KafkaSettings, Topics
 from utils.shutdown import StopRequested
 
 log = logging.getLogger(__name__)
+
+STILL_WAITING_EVERY_S = 60.0
 
 
 def topic_specs(topics: Topics) -> list[TopicSpec]:
@@ -71,19 +75,22 @@ def wait_for_broker(
     needed: Collection[str] | None = None,
     retry_s: float = 2.0,
 ) -> None:
-    """Ensure the topics a service needs (see ensure_topics), retrying (and saying so) while the
-    broker is unreachable.
+    """Ensure the topics a service needs (see ensure_topics), retrying while the broker is
+    unreachable: one line when the wait starts, a reminder every STILL_WAITING_EVERY_S, one when it ends.
 
     Raises a FatalKafkaError at once if the broker refuses the credentials or the access, and
     StopRequested if asked to stop first."""
     check_credentials(kafka)
-    attempt = 0
+    down_since: float | None = None
+    next_reminder = 0.0
     while not stop.is_set():
         try:
             check_tls(kafka)
             ensure_topics(kafka, topics, needed)
-            if attempt:
-                log.info("broker reachable again bootstrap=%s", kafka.bootstrap_servers)
+            metrics.KAFKA_REACHABLE.set(1)
+            if down_since is not None:
+                waited = time.monotonic() - down_since
+                log.info("Kafka reachable again bootstrap=%s after_s=%.0f", kafka.bootstrap_servers, waited)
             return
         except FatalKafkaError as error:
             raise type(error)(
@@ -91,7 +98,17 @@ def wait_for_broker(
                 f"(security_protocol={kafka.security_protocol}, mechanism={kafka.sasl_mechanism}): {error}"
             ) from error
         except KafkaError as error:
-            attempt += 1
-            log.warning("waiting for Kafka bootstrap=%s attempt=%s error=%r", kafka.bootstrap_servers, attempt, error)
+            now = time.monotonic()
+            if down_since is None:
+                metrics.KAFKA_REACHABLE.set(0)
+                down_since, next_reminder = now, now + STILL_WAITING_EVERY_S
+                log.warning(
+                    "Kafka unreachable, waiting and retrying bootstrap=%s error=%r", kafka.bootstrap_servers, error
+                )
+            elif now >= next_reminder:
+                next_reminder = now + STILL_WAITING_EVERY_S
+                log.warning(
+                    "still waiting for Kafka bootstrap=%s waited_s=%.0f", kafka.bootstrap_servers, now - down_since
+                )
             stop.wait(retry_s)
     raise StopRequested(f"stopped while waiting for {kafka.bootstrap_servers}")

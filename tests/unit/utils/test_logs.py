@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from utils.logs import JsonFormatter, SafeTextFormatter
+from utils.kafka.health import BrokerHealth
+from utils.logs import JsonFormatter, SafeTextFormatter, configure_logging
 
 
 @pytest.mark.parametrize(
@@ -68,3 +69,32 @@ def test_traceback_lines_are_indented_so_none_starts_a_log_line():
     text = SafeTextFormatter("%(asctime)s %(message)s").format(record)
     first, *rest = text.splitlines()
     assert first.endswith("failed") and rest and all(line.startswith("    ") for line in rest)
+
+
+@pytest.mark.parametrize("level, shown", [("INFO", False), ("WARNING", False), ("DEBUG", True)])
+def test_the_kafka_clients_connection_chatter_shows_only_at_debug(level, shown):
+    configure_logging(level, "test")
+    capture = Capture()
+    seen = capture.records
+    logging.getLogger().addHandler(capture)
+    health = BrokerHealth("localhost:1")
+    try:
+        with health:
+            logging.getLogger("kafka.net.manager").error("Connection failed: ECONNREFUSED")
+    finally:
+        logging.getLogger().removeHandler(capture)
+    libraries = [record for record in seen if record.name.startswith("kafka")]
+    ours = [record for record in seen if record.name == "utils.kafka.health"]
+    assert bool(libraries) is shown
+    assert len(ours) == 1 and "Kafka unreachable" in ours[0].getMessage(), "one line of ours, at once"
+    assert health.last_error == "Connection failed: ECONNREFUSED", "the broker's health still hears it"
+    configure_logging("INFO", "test")
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

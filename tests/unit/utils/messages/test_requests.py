@@ -1,21 +1,12 @@
+"""The app's conversation: requests read and validated, answers, observations, dead letters."""
+
 import base64
 import json
 import math
 
 import pytest
 
-from utils.event_history import already_announced, readable_events, rollout_in_progress
 from utils.messages.codec import MessageError, decode_object, encode
-from utils.messages.events import (
-    ChallengerStarted,
-    ModelRefused,
-    ModelRolledBack,
-    RetrainRequested,
-    RolloutDecided,
-    TrainingCompleted,
-    event_from_dict,
-    serving_version,
-)
 from utils.messages.requests import (
     DeadLetter,
     Observation,
@@ -47,22 +38,6 @@ VALID = {
 def with_data(**changes):
     data = {**VALID, **changes}
     return {"request_id": "r1", "data": {k: v for k, v in data.items() if v is not ...}}
-
-
-@pytest.mark.parametrize(
-    "raw, code",
-    [
-        (b"\xff\xfe", "invalid_encoding"),
-        (b"{not json", "invalid_json"),
-        (b"[1, 2]", "not_an_object"),
-        (b'"text"', "not_an_object"),
-        (None, "empty_message"),
-    ],
-)
-def test_decode_object_rejects(raw, code):
-    with pytest.raises(MessageError) as caught:
-        decode_object(raw)
-    assert caught.value.code == code
 
 
 @pytest.mark.parametrize(
@@ -142,41 +117,6 @@ def test_answer_round_trip(answer):
 
 
 @pytest.mark.parametrize(
-    "message",
-    [
-        RetrainRequested(50, "predictor-1"),
-        TrainingCompleted(2, True, {"holdout_auc": 0.92}, 32611, 50),
-        ModelRefused(3, "checksum mismatch", "predictor-1"),
-        ModelRolledBack(1, 2, "rollback-host"),
-        ModelRolledBack(4),
-        ChallengerStarted(5, 4, "shadow", 0.0, 1200),
-        ChallengerStarted(5, 4, "canary", 0.1, 0),
-        RolloutDecided(5, True, "live judgement", "not worse"),
-        RolloutDecided(5, False, "rollback"),
-    ],
-)
-def test_control_round_trip(message):
-    assert event_from_dict(decode_object(encode(message.to_dict()))) == message
-
-
-@pytest.mark.parametrize(
-    "message, version",
-    [
-        (TrainingCompleted(2, True, {}, 1, 0), 2),
-        (TrainingCompleted(2, False, {}, 1, 0), None),
-        (ModelRolledBack(1, 2), 1),
-        (RetrainRequested(50), None),
-        (ModelRefused(3, "bad"), None),
-        (ChallengerStarted(5, 4, "shadow"), None),
-        (RolloutDecided(5, True, "operator"), 5),
-        (RolloutDecided(5, False, "live judgement"), None),
-    ],
-)
-def test_which_control_messages_make_predictors_swap(message, version):
-    assert serving_version(message) == version
-
-
-@pytest.mark.parametrize(
     "raw, request_id",
     [
         (b'{"request_id": "abc", "data": {"x": "' + b"y" * 9000 + b'"}}', "abc"),
@@ -192,22 +132,6 @@ def test_request_id_of_a_record_too_large_to_parse(raw, request_id):
     assert peek_request_id(raw) == request_id
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        {"event": "nope"},
-        {"event": "retrain_requested"},
-        {},
-        {"event": "challenger_started", "version": 5, "champion_version": 4, "mode": "direct"},
-        {"event": "challenger_started", "version": 5, "champion_version": 4, "mode": "canary", "canary_fraction": 2},
-        {"event": "rollout_decided", "version": 5},
-    ],
-)
-def test_control_rejects(payload):
-    with pytest.raises(MessageError):
-        event_from_dict(payload)
-
-
 @pytest.mark.parametrize("scores", [None, {3: 0.25, 4: 0.75}])
 def test_observation_round_trip(scores):
     observation = Observation("r1", PredictionRequest.from_dict(with_data()).features, 1, scores)
@@ -220,41 +144,3 @@ def test_dead_letter_keeps_a_bounded_copy():
     assert dead.raw_size == 5000
     assert base64.b64decode(dead.raw_base64) == raw[:100]
     assert (dead.topic, dead.partition, dead.offset) == ("app", 2, 17)
-
-
-SHADOW_2 = ChallengerStarted(2, 1, "shadow")
-CANARY_3 = ChallengerStarted(3, 1, "canary", 0.1)
-
-
-@pytest.mark.parametrize(
-    "messages, expected",
-    [
-        ([], None),
-        ([SHADOW_2], SHADOW_2),
-        ([SHADOW_2, RetrainRequested(50), TrainingCompleted(3, False, {}, 1, 50)], SHADOW_2),
-        ([SHADOW_2, RolloutDecided(2, True, "live judgement")], None),
-        ([SHADOW_2, RolloutDecided(2, False, "superseded"), CANARY_3], CANARY_3),
-        ([SHADOW_2, RolloutDecided(9, False, "operator")], SHADOW_2),  # about another version
-    ],
-)
-def test_the_rollout_in_progress_after_a_sequence_of_control_messages(messages, expected):
-    assert rollout_in_progress(messages) == expected
-
-
-@pytest.mark.parametrize(
-    "messages, version, serving, expected",
-    [
-        ([], 2, True, False),
-        ([TrainingCompleted(2, True, {}, 1, 50)], 2, True, True),
-        ([TrainingCompleted(2, False, {}, 1, 50)], 2, True, False),  # a trial promoted it since
-        ([TrainingCompleted(2, True, {}, 1, 50), TrainingCompleted(3, True, {}, 1, 75)], 2, True, True),
-        ([TrainingCompleted(3, True, {}, 1, 75)], 2, True, False),
-    ],
-)
-def test_a_version_is_announced_once(messages, version, serving, expected):
-    assert already_announced(messages, version, serving) is expected
-
-
-def test_unreadable_control_records_are_skipped():
-    values = [encode(RetrainRequested(50).to_dict()), b"{oops", None, encode(ModelRolledBack(1).to_dict())]
-    assert readable_events(values) == [RetrainRequested(50), ModelRolledBack(1)]
