@@ -1,4 +1,5 @@
-"""Stream users from adult.test into the pipeline and print the action taken for each prediction."""
+"""Stream users into the pipeline (the serving spec's rows, Adult's by default, or --data FILE.csv) and print
+what each answer means."""
 
 import sys
 

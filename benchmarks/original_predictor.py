@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from utils.cli import settings_from
-from utils.features import CATEGORICAL_FIELDS, CROSSED_FIELDS, FEATURE_NAMES, NUMERIC_COLUMNS, crossed_name
+from utils.features import crossed_name
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.interface import ConsumerOptions, ProducerOptions
 from utils.kafka.offsets import commit_offsets
@@ -35,6 +35,7 @@ def main() -> None:
     store = ModelStore(common.model_store)
     scorer = load_scorer(store, store.require(store.current_version()))
     ranges, categories = scorer.preprocessor.numeric_ranges, scorer.preprocessor.categories
+    layout = scorer.preprocessor.layout
     codes = {name: {value: code for code, value in enumerate(values, start=1)} for name, values in categories.items()}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -49,16 +50,16 @@ def main() -> None:
                 for record in records:
                     message = json.loads(record.value or b"{}")
                     row = pd.DataFrame([message["data"]])
-                    for name in NUMERIC_COLUMNS:
+                    for name in layout.numeric:
                         low, high = ranges[name]
                         row[name] = row[name].apply(lambda x, low=low, high=high: (x - low) / (high - low))
-                    for left, right in CROSSED_FIELDS:
+                    for left, right in layout.crosses:
                         row[crossed_name((left, right))] = row.apply(
                             lambda r, a=left, b=right: f"{r[a]}|{r[b]}", axis=1
                         )
-                    for name in (*CATEGORICAL_FIELDS, *(crossed_name(pair) for pair in CROSSED_FIELDS)):
+                    for name in layout.categorical_columns:
                         row[name] = row[name].apply(lambda v, lookup=codes[name]: lookup.get(v, 0))
-                    probability = float(scorer.booster.predict(row[list(FEATURE_NAMES)])[0])
+                    probability = float(scorer.booster.predict(row[list(layout.names)])[0])
                     answer = {
                         "request_id": message["request_id"],
                         "prediction": int(probability >= DECISION_THRESHOLD),

@@ -42,13 +42,14 @@ import numpy as np
 from benchmarks.loadgen import LoadResult, build_payloads, run_load
 from utils.cli import settings_from
 from utils.compiled_cache import CACHE_DIR, MANIFEST_FILE
-from utils.data import frame_to_records, load_test, split_test
+from utils.data import frame_to_records, load_dataset
 from utils.kafka.clients import create_producer
 from utils.kafka.interface import ProducerOptions
 from utils.kafka.topics import ensure_topics
 from utils.messages.codec import encode
 from utils.messages.events import TrainingCompleted
 from utils.model_store import ModelStore
+from utils.scoring import load_scorer
 from utils.settings import CommonSettings, KafkaSettings, Topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +94,8 @@ def main() -> None:
     kafka = KafkaSettings(bootstrap_servers=settings_from(KafkaSettings).bootstrap_servers)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     store = prepare_store(workdir / "models")
-    records = frame_to_records(split_test(load_test())[0])
+    spec = load_scorer(store, 1).spec  # the serving model's form: the benchmark runs on any spec
+    records = frame_to_records(load_dataset(spec).stream, spec)
     report = {"machine": describe_machine(), "plan": plan, "model": describe_model(store), "modes": {}}
     try:
         for mode in args.modes.split(","):

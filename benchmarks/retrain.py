@@ -41,7 +41,7 @@ import psutil
 from benchmarks.pipeline import describe_machine
 from train.rollout.tally import observations_end
 from utils.cli import settings_from
-from utils.data import frame_to_records, load_train
+from utils.data import TARGET, default_spec, frame_to_records, load_dataset
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.interface import ConsumerOptions, Partition, ProducerOptions
 from utils.kafka.reading import assign_from_end
@@ -50,7 +50,6 @@ from utils.messages.codec import decode_object, encode
 from utils.messages.events import RetrainRequested, TrainingCompleted
 from utils.messages.requests import Observation
 from utils.model_store import ModelStore
-from utils.schema import FEATURE_FIELDS
 from utils.scoring import load_scorer
 from utils.settings import RETRAIN_TUNING, KafkaSettings, Topics
 
@@ -141,14 +140,15 @@ def base_store(root: Path, tracking_uri: str) -> Path:
 def synthesise(count: int, store_root: Path, seed: int = SEED) -> pd.DataFrame:
     """`count` labelled rows like adult.data's (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    adult = load_train()
+    spec = default_spec()
+    adult = load_dataset(spec).training
     rows = adult.iloc[rng.integers(0, len(adult), count)].reset_index(drop=True)
     rows["age"] = np.clip(rows["age"] + rng.integers(-3, 4, count), 17, 90)
     rows["hours_per_week"] = np.clip(rows["hours_per_week"] + rng.integers(-5, 6, count), 1, 99)
     rows["fnlwgt"] = np.maximum(1, (rows["fnlwgt"] * rng.lognormal(0.0, 0.2, count)).round()).astype(int)
     scorer = load_scorer(ModelStore(store_root), 1)
-    probabilities = np.asarray(scorer.predict_proba(frame_to_records(rows)))
-    rows["label"] = (rng.random(count) < probabilities).astype(int)
+    probabilities = np.asarray(scorer.predict_proba(frame_to_records(rows, spec)))
+    rows[TARGET] = (rng.random(count) < probabilities).astype(int)
     return rows
 
 
@@ -159,8 +159,8 @@ def write_observations(kafka: KafkaSettings, topic: str, store_root: Path, count
     try:
         for start in range(0, count, chunk):
             rows = synthesise(min(chunk, count - start), store_root, SEED + start)
-            features = rows[list(FEATURE_FIELDS)].to_dict("records")
-            for number, (row, label) in enumerate(zip(features, rows["label"].tolist(), strict=True)):
+            features = frame_to_records(rows, default_spec())
+            for number, (row, label) in enumerate(zip(features, rows[TARGET].tolist(), strict=True)):
                 observation = Observation(f"bench-{start + number}", row, int(label))
                 producer.send(topic, encode(observation.to_dict()))
             producer.flush(120)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from predict.explain import summarise
-from utils.features import FEATURE_NAMES
+from utils.form import Form
 from utils.kafka.interface import Record
 from utils.messages.codec import MessageError, decode_object
 from utils.messages.requests import (
@@ -45,6 +45,7 @@ class Triage:
     requests: tuple[PredictionRequest, ...] = ()
     errors: tuple[PredictionError, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
+    payloads: tuple[dict, ...] = ()  # the decoded JSON of each request, for a challenger of another form
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Scored:
     transform_s: float = 0.0
     predict_s: float = 0.0
     matrix: np.ndarray | None = None  # the model's input, kept for explanations
+    rows: tuple[int, ...] | None = None  # a challenger's: which of the batch's requests these are (None: all)
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,11 @@ class BatchOutcome:
     validate_s: float = 0.0  # time spent reading and validating the records
 
 
-def triage(records: Sequence[Record], max_bytes: int) -> Triage:
-    """Validate each record alone: one bad record never affects the others."""
+def triage(records: Sequence[Record], max_bytes: int, form: Form) -> Triage:
+    """Validate each record alone, against the serving version's form: one bad record never affects
+    the others."""
     requests: list[PredictionRequest] = []
+    payloads: list[dict] = []
     errors: list[PredictionError] = []
     dead_letters: list[DeadLetter] = []
     for record in records:
@@ -98,7 +102,8 @@ def triage(records: Sequence[Record], max_bytes: int) -> Triage:
                 raise MessageError("too_large", f"the message has {len(record.value)} bytes, the limit is {max_bytes}")
             payload = decode_object(record.value)
             request_id = read_request_id(payload)
-            requests.append(PredictionRequest.from_dict(payload))
+            requests.append(PredictionRequest.from_dict(payload, form))
+            payloads.append(payload)
         except MessageError as error:
             request_id = request_id or error.request_id  # an id that breaks the rule, still safe to echo
             if request_id is None:
@@ -107,7 +112,7 @@ def triage(records: Sequence[Record], max_bytes: int) -> Triage:
                 )
             else:
                 errors.append(PredictionError(request_id, error.code, error.message))
-    return Triage(tuple(requests), tuple(errors), tuple(dead_letters))
+    return Triage(tuple(requests), tuple(errors), tuple(dead_letters), tuple(payloads))
 
 
 def canary_share(request_id: str) -> float:
@@ -122,7 +127,7 @@ def role_of(request_id: str, canary_fraction: float) -> Role:
     return CHALLENGER if canary_fraction > 0 and canary_share(request_id) < canary_fraction else CHAMPION
 
 
-def run_model(requests: Sequence[PredictionRequest], scorer: Scorer) -> Scored:
+def run_model(requests: Sequence[PredictionRequest], scorer: Scorer, rows: tuple[int, ...] | None = None) -> Scored:
     """One model call for all requests. Raises whatever the model raises."""
     started = time.perf_counter()
     matrix = scorer.transform([request.features for request in requests])
@@ -137,7 +142,25 @@ def run_model(requests: Sequence[PredictionRequest], scorer: Scorer) -> Scored:
         transformed - started,
         predicted - transformed,
         matrix,
+        rows,
     )
+
+
+def challenger_requests(
+    requests: Sequence[PredictionRequest], payloads: Sequence[dict], champion: Scorer, challenger: Scorer
+) -> tuple[list[PredictionRequest], tuple[int, ...] | None]:
+    """The requests the challenger scores, validated against its own form, and which of the batch's
+    they are (None: all of them, when both versions take the same form)."""
+    if challenger.form is champion.form or challenger.spec.form_digest() == champion.spec.form_digest():
+        return list(requests), None
+    valid, rows = [], []
+    for index, payload in enumerate(payloads):
+        try:
+            valid.append(PredictionRequest.from_dict(payload, challenger.form))
+            rows.append(index)
+        except MessageError:
+            continue  # the champion answers it; the challenger has no pair for it
+    return valid, tuple(rows)
 
 
 def explanations_of(scored: Scored, scorer: Scorer, asking: Sequence[int], explain_top: int) -> dict[int, Explanation]:
@@ -146,38 +169,51 @@ def explanations_of(scored: Scored, scorer: Scorer, asking: Sequence[int], expla
         return {}
     assert scored.matrix is not None
     rows = scorer.contributions(scored.matrix[list(asking)])
-    return {index: summarise(row, FEATURE_NAMES, explain_top) for index, row in zip(asking, rows, strict=True)}
+    names = scorer.feature_names
+    return {index: summarise(row, names, explain_top) for index, row in zip(asking, rows, strict=True)}
 
 
 def score(
-    requests: Sequence[PredictionRequest], scorer: Scorer, explain_top: int, challenger: Challenger | None = None
+    requests: Sequence[PredictionRequest],
+    scorer: Scorer,
+    explain_top: int,
+    challenger: Challenger | None = None,
+    payloads: Sequence[dict] = (),
 ) -> tuple[tuple[Prediction, ...], Scored | None, Scored | None]:
     """Answers from the champion (and from the challenger for its canary share), what the champion
-    scored, and what the challenger scored (every request, for the paired tally). Raises whatever the
-    champion raises; a failing challenger is left out of the batch."""
+    scored, and what the challenger scored (every request it can read, for the paired tally). Raises
+    whatever the champion raises; a failing challenger is left out of the batch."""
     if not requests:
         return (), None, None
     champion = run_model(requests, scorer)
     shadow = None
     if challenger is not None:
         try:
-            shadow = run_model(requests, challenger.scorer)
+            theirs, rows = challenger_requests(requests, payloads, scorer, challenger.scorer)
+            shadow = run_model(theirs, challenger.scorer, rows) if theirs else None
         except Exception as error:  # a challenger's bug must not cost the champion's answers
             log.error("challenger failed, the champion answers version=%s error=%r", challenger.scorer.version, error)
+    # Position in the batch -> position in the challenger's scores, for the requests it scored.
+    paired = {row: at for at, row in enumerate(shadow.rows)} if shadow is not None and shadow.rows is not None else None
     fraction = challenger.canary_fraction if challenger is not None and shadow is not None else 0.0
-    roles = [role_of(request.request_id, fraction) for request in requests] if fraction > 0 else None
-    if roles is None or shadow is None:
-        roles = [CHAMPION] * len(requests)
-        probabilities = champion.probabilities
-    else:
-        probabilities = np.where(np.array(roles) == CHALLENGER, shadow.probabilities, champion.probabilities)
+    roles = [CHAMPION] * len(requests)
+    probabilities = champion.probabilities
+    if shadow is not None and fraction > 0:
+        roles = [
+            role_of(request.request_id, fraction) if paired is None or index in paired else CHAMPION
+            for index, request in enumerate(requests)
+        ]
+        theirs_aligned = shadow.probabilities if paired is None else _aligned(shadow, paired, len(requests))
+        probabilities = np.where(np.array(roles) == CHALLENGER, theirs_aligned, champion.probabilities)
     explanations: dict[int, Explanation] = {}
     asking = [index for index, request in enumerate(requests) if request.explain]
     if asking:
         explanations = explanations_of(champion, scorer, [i for i in asking if roles[i] == CHAMPION], explain_top)
         if challenger is not None and shadow is not None:
             by_challenger = [i for i in asking if roles[i] == CHALLENGER]
-            explanations |= explanations_of(shadow, challenger.scorer, by_challenger, explain_top)
+            positions = by_challenger if paired is None else [paired[i] for i in by_challenger]
+            found = explanations_of(shadow, challenger.scorer, positions, explain_top)
+            explanations |= {batch_index: found[at] for batch_index, at in zip(by_challenger, positions, strict=True)}
     versions = {CHAMPION: scorer.version, CHALLENGER: challenger.scorer.version if challenger else 0}
     answers = tuple(
         Prediction(
@@ -193,20 +229,27 @@ def score(
     return answers, champion, shadow
 
 
+def _aligned(shadow: Scored, paired: dict[int, int], size: int) -> np.ndarray:
+    """A challenger's scores at the batch's positions (NaN where it scored nothing)."""
+    aligned = np.full(size, np.nan)
+    for row, at in paired.items():
+        aligned[row] = shadow.probabilities[at]
+    return aligned
+
+
 def observations_of(requests: Sequence[PredictionRequest], *scored: Scored | None) -> tuple[Observation, ...]:
     """The labelled requests, with what each model that scored them said (the paired tally of a
-    rollout, when there are two)."""
+    rollout, when two models scored the request)."""
     models = [s for s in scored if s is not None]
-    return tuple(
-        Observation(
-            request.request_id,
-            request.features,
-            request.label,
-            {s.model_version: float(s.probabilities[i]) for s in models} if len(models) > 1 else None,
-        )
-        for i, request in enumerate(requests)
-        if request.label is not None
-    )
+    by_model = [dict(zip(s.rows or range(len(requests)), s.probabilities.tolist(), strict=True)) for s in models]
+    observations = []
+    for i, request in enumerate(requests):
+        if request.label is None:
+            continue
+        scores = {s.model_version: said[i] for s, said in zip(models, by_model, strict=True) if i in said}
+        paired = scores if len(scores) > 1 else None
+        observations.append(Observation(request.request_id, request.features, request.label, paired))
+    return tuple(observations)
 
 
 def decide(
@@ -220,10 +263,10 @@ def decide(
     `internal_error` instead of leaving it unanswered; its observations are still kept (they are
     valid training data whatever the model did)."""
     started = time.perf_counter()
-    sorted_batch = triage(records, max_bytes)
+    sorted_batch = triage(records, max_bytes, scorer.form)
     validate_s = time.perf_counter() - started
     try:
-        answers, scored, shadow = score(sorted_batch.requests, scorer, explain_top, challenger)
+        answers, scored, shadow = score(sorted_batch.requests, scorer, explain_top, challenger, sorted_batch.payloads)
     except Exception as error:  # a model bug must not leave requests unanswered
         failure = f"scoring failed: {error!r}"
         failed = tuple(PredictionError(r.request_id, "internal_error", failure) for r in sorted_batch.requests)

@@ -1,8 +1,9 @@
 """Moving a serving version to its compiled form (utils/compiled_cache.py) without ever waiting for it.
 
 A version always starts serving on LightGBM. In the background its compiled object is loaded from
-the cache (built first if needed, in a child process) and scores the fixed holdout beside LightGBM;
-only if every row agrees within `TOLERANCE` does the compiled form take over. Anything else (no
+the cache (built first if needed, in a child process) and scores the version's reference rows
+(holdout rows whose LightGBM scores were stored with the version); only if every row agrees within
+`TOLERANCE` does the compiled form take over. Anything else (no
 compiler, a failed build, a digest or a score that does not match) leaves LightGBM serving.
 """
 
@@ -27,6 +28,8 @@ from utils.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
+SAMPLE_ROWS = 2000
+
 
 class CompiledFormRefused(RuntimeError):
     """The compiled form will not serve this version; `reason` is one of unavailable, build_failed,
@@ -38,14 +41,8 @@ class CompiledFormRefused(RuntimeError):
 
 
 class CompiledSwitch:
-    def __init__(
-        self,
-        cache: CompiledCache,
-        holdout: Sequence[Mapping[str, Any]],
-        build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
-    ):
+    def __init__(self, cache: CompiledCache, build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S):
         self.cache = cache
-        self.holdout = holdout
         self.build_timeout_s = build_timeout_s
 
     def of(self, scorer: Scorer) -> Scorer:
@@ -65,11 +62,19 @@ class CompiledSwitch:
             raise CompiledFormRefused("cache_corrupt", str(error)) from error
         if compiled is None:
             raise CompiledFormRefused("build_failed", "the build finished but left no cache entry")
-        matrix = scorer.transform(self.holdout)
-        reference = np.asarray(
-            scorer.booster.predict(matrix, num_threads=1)
-        )  # one thread: serving keeps the other core
-        refused = rejection(reference, compiled.predict(matrix), TOLERANCE)
+        records, expected = check_rows(scorer)
+        refused = rejection(expected, compiled.predict(scorer.transform(records)), TOLERANCE)
         if refused is not None:
             raise CompiledFormRefused("mismatch", refused)
         return scorer.with_compiled(compiled)
+
+
+def check_rows(scorer: Scorer) -> tuple[Sequence[Mapping[str, Any]], np.ndarray]:
+    """Rows and the scores a compiled form must give for them: the version's reference (holdout rows
+    and LightGBM's scores, stored when it was made: one comparison, no LightGBM call here), or, for a
+    version from before references, rows drawn over its preprocessor's ranges and LightGBM's scores."""
+    if scorer.reference is not None:
+        return scorer.reference.records, scorer.reference.scores
+    records = scorer.preprocessor.sample_records(SAMPLE_ROWS)
+    # One thread: serving keeps the other core.
+    return records, np.asarray(scorer.booster.predict(scorer.transform(records), num_threads=1))

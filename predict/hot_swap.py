@@ -29,6 +29,7 @@ from utils.mlflow_outage import call_when_up
 from utils.model_store import ModelStore, ModelStoreError
 from utils.scoring import Scorer, load_scorer
 from utils.shutdown import StopRequested
+from utils.spec import form_changes
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,9 @@ class ModelSwapper:
         if loaded is None:
             self.request(version)
             return False
-        previous, self.current = self.current.version, loaded
-        log.info("model swapped from_version=%s to_version=%s (challenger promoted)", previous, version)
+        previous, self.current = self.current, loaded
+        log.info("model swapped from_version=%s to_version=%s (challenger promoted)", previous.version, version)
+        say_if_the_form_changed(previous, loaded)
         if self.upgrade is not None:
             self._to_compile.put(loaded)
         return True
@@ -132,8 +134,9 @@ class ModelSwapper:
                 self.current = result.scorer
                 log.info("scoring with the compiled form version=%s", result.version)
             elif result.scorer is not None and result.version != self.current.version:
-                previous, self.current = self.current.version, result.scorer
-                log.info("model swapped from_version=%s to_version=%s", previous, result.version)
+                previous, self.current = self.current, result.scorer
+                log.info("model swapped from_version=%s to_version=%s", previous.version, result.version)
+                say_if_the_form_changed(previous, result.scorer)
             results.append(result)
 
     def close(self) -> None:
@@ -191,6 +194,18 @@ class ModelSwapper:
             except Exception:  # never let the compiler thread die
                 log.exception("compiled form failed version=%s", scorer.version)
                 self._loaded.put(LoadResult(scorer.version, compile_refused="build_failed"))
+
+
+def say_if_the_form_changed(previous: Scorer, current: Scorer) -> None:
+    """A version of another lineage (another spec, from `initialize.py --force`) takes other requests."""
+    changes = form_changes(previous.spec, current.spec)
+    if changes:
+        log.warning(
+            "the form changed with version %s (%s): requests of the old form are answered missing_field or "
+            "unknown_field from now on",
+            current.version,
+            changes,
+        )
 
 
 def _describe(rollout: ChallengerStarted) -> tuple[int, str, float]:

@@ -24,7 +24,6 @@ from predict.reporting import ServingReporter
 from predict.telemetry import Telemetry
 from utils.cli import EXIT_CONFIGURATION
 from utils.compiled_cache import CompiledCache
-from utils.data import frame_to_records, load_test, split_test
 from utils.event_history import recent_events, rollout_in_progress
 from utils.kafka.clients import create_consumer, create_producer, create_transactional_producer
 from utils.kafka.interface import Consumer, ConsumerOptions, KafkaError, Producer, ProducerOptions
@@ -142,9 +141,7 @@ def compiled_switch(settings: PredictorSettings, store: ModelStore) -> Callable[
     """How a serving version moves to its compiled form, unless `--scorer lightgbm`."""
     if settings.scorer == "lightgbm":
         return None
-    # The fixed holdout (the second half of adult.test) is what a compiled form must reproduce.
-    holdout = frame_to_records(split_test(load_test())[1])
-    return CompiledSwitch(CompiledCache.in_store(store.root), holdout).of
+    return CompiledSwitch(CompiledCache.in_store(store.root)).of
 
 
 def join_rollout_in_progress(

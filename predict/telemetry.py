@@ -72,7 +72,8 @@ class Telemetry:
             if outcome.shadow is None:
                 metrics.ANSWERS.labels(role=CHAMPION).inc(len(outcome.answers))
             else:  # the challenger's live quality, on the same requests
-                self.reporter.for_version(outcome.shadow.model_version).add(outcome.shadow.probabilities, labels)
+                shadow, theirs = outcome.shadow, [request.label for request in outcome.shadow.requests]
+                self.reporter.for_version(shadow.model_version).add(shadow.probabilities, theirs)
                 by_challenger = sum(answer.role == CHALLENGER for answer in outcome.answers)
                 metrics.ANSWERS.labels(role=CHALLENGER).inc(by_challenger)
                 metrics.ANSWERS.labels(role=CHAMPION).inc(len(outcome.answers) - by_challenger)

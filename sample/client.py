@@ -1,4 +1,5 @@
-"""The sample app: stream users from adult.test into the pipeline and read their predictions back.
+"""The sample app: stream users (the serving spec's rows, or a CSV file's) into the pipeline and
+read their predictions back.
 
 Requests are sent at a fixed rate while answers are read in the same loop, so the latency of each
 answer is measured from the moment its request was handed to the producer.
@@ -12,10 +13,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from utils.data import frame_to_records, load_test, split_test
+from utils.data import decode, default_spec, frame_of, frame_to_records, labels_of, load_dataset, parse_csv, read_file
+from utils.form import Form
 from utils.kafka.clients import create_consumer, create_producer
 from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
@@ -23,9 +27,14 @@ from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
 from utils.messages.codec import MessageError, decode_object, encode
 from utils.messages.requests import Explanation, Prediction, PredictionError, PredictionRequest, answer_from_dict
+from utils.model_store import ModelStore
+from utils.scoring import spec_of
 from utils.settings import SampleAppSettings
+from utils.spec import DatasetSpec, Label
 
 log = logging.getLogger(__name__)
+
+ADULT_LABEL = "income_bracket"  # the demo's form: its answers read as offers
 
 
 @dataclass
@@ -74,26 +83,56 @@ def _round(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 2)
 
 
-def describe(answer: Prediction | PredictionError) -> str:
+def describe(answer: Prediction | PredictionError, label: Label | None = None) -> str:
+    """One answer as the app acts on it (Adult: send an offer or not; another form: its label's value)."""
     if isinstance(answer, PredictionError):
         return f"error {answer.code}: {answer.message}"
-    action = "high income: send offer" if answer.prediction == 1 else "low income: no offer"
-    return f"{action} (p={answer.probability:.2f}, model v{answer.model_version})"
+    said = f"(p={answer.probability:.2f}, model v{answer.model_version})"
+    if label is None or label.column == ADULT_LABEL:
+        action = "high income: send offer" if answer.prediction == 1 else "low income: no offer"
+    else:
+        value = label.positive[0] if answer.prediction == 1 else label.negative[0]
+        action = f"{label.column}: {value}"
+    return f"{action} {said}"
 
 
 def describe_reasons(explanation: Explanation) -> str:
-    """The largest contributions to a decision, as indented lines (log-odds: + toward high income)."""
+    """The largest contributions to a decision, as indented lines (log-odds: + toward the positive answer)."""
     lines = [f"          {name:<28} {value:+.3f}" for name, value in explanation.top]
     lines.append(f"          {'(all other fields)':<28} {explanation.other:+.3f}")
     lines.append(f"          {'(average user)':<28} {explanation.bias:+.3f}  = log-odds {explanation.raw_score:+.3f}")
     return "\n".join(lines)
 
 
+def serving_spec(store: ModelStore) -> DatasetSpec:
+    """The form the serving version takes (the requests must fit it), or Adult's without a store."""
+    version = store.current_version()
+    if version is None:
+        return default_spec()
+    return spec_of(version, store.read_verified(version))
+
+
+def rows_to_send(spec: DatasetSpec, data: Path | None) -> tuple[list[dict[str, Any]], list[int | None]]:
+    """The forms to send and their labels (None: unknown): the rows of a CSV file that fits the
+    spec, or the spec's own stream (Adult: the first half of adult.test)."""
+    if data is None:
+        stream = load_dataset(spec).stream
+        return frame_to_records(stream, spec), [int(label) for label in labels_of(stream)]
+    raw = parse_csv(decode(read_file(data), data.name), name=data.name)
+    labelled = spec.label.column in raw.columns
+    frame = frame_of(spec, raw, data.name, labelled=labelled)
+    labels: list[int | None] = [int(label) for label in labels_of(frame)] if labelled else [None] * len(frame)
+    return frame_to_records(frame, spec), labels
+
+
 def run(settings: SampleAppSettings, stop: threading.Event) -> int:
     common = settings.common
-    stream, _ = split_test(load_test())
-    rows = frame_to_records(stream)
-    labels = stream["label"].tolist()
+    spec = serving_spec(ModelStore(common.model_store))
+    form = Form(spec)
+    rows, labels = rows_to_send(spec, settings.data)
+    if not rows:
+        log.error("no rows to send in %s", settings.data)
+        return 2
     wait_for_broker(common.kafka, common.topics, stop, (common.topics.app_messages, common.topics.predictions))
     producer = create_producer(common.kafka, ProducerOptions("sample-app"))
     consumer = create_consumer(common.kafka, ConsumerOptions("sample-app", read_committed=True))
@@ -107,16 +146,17 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
                 break
             index = (settings.start + i) % len(rows)
             request = PredictionRequest(str(uuid.uuid4()), rows[index], labels[index], settings.explain)
-            producer.send(common.topics.app_messages, encode(request.to_dict()), request.request_id.encode())
+            producer.send(common.topics.app_messages, encode(request.to_dict(form)), request.request_id.encode())
             tally.sent_at[request.request_id] = time.monotonic()
-            tally.labels[request.request_id] = labels[index]
+            if (label := labels[index]) is not None:
+                tally.labels[request.request_id] = label
             # Read answers until the next request is due (at rate 0, only what is already there).
             due = started + (i + 1) * interval
-            _read_answers(consumer, tally, settings, max(0.0, due - time.monotonic()))
+            _read_answers(consumer, tally, settings, spec.label, max(0.0, due - time.monotonic()))
         flush_or_wait(producer, stop, "requests")
         deadline = time.monotonic() + settings.timeout_s
         while len(tally.answers) < len(tally.sent_at) and time.monotonic() < deadline and not stop.is_set():
-            _read_answers(consumer, tally, settings, min(0.5, deadline - time.monotonic()))
+            _read_answers(consumer, tally, settings, spec.label, min(0.5, deadline - time.monotonic()))
     finally:
         producer.close(timeout_s=10)
         consumer.close()
@@ -127,7 +167,7 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
     return 0 if summary["unanswered"] == 0 else 1
 
 
-def _read_answers(consumer: Consumer, tally: Tally, settings: SampleAppSettings, wait_s: float) -> None:
+def _read_answers(consumer: Consumer, tally: Tally, settings: SampleAppSettings, label: Label, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         for record in consumer.poll(max(0.0, deadline - time.monotonic())):
@@ -137,7 +177,7 @@ def _read_answers(consumer: Consumer, tally: Tally, settings: SampleAppSettings,
                 log.warning("unreadable answer offset=%s error=%s", record.offset, error)
                 continue
             if tally.record(answer) and not settings.quiet:
-                print(f"{answer.request_id[:8]}  {describe(answer)}", flush=True)
+                print(f"{answer.request_id[:8]}  {describe(answer, label)}", flush=True)
                 if isinstance(answer, Prediction) and answer.prediction == 1 and answer.explanation is not None:
                     print(describe_reasons(answer.explanation), flush=True)
         if time.monotonic() >= deadline:

@@ -2,16 +2,37 @@ import os
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import pytest
 
-from train.tune import make_dataset
-from utils.data import frame_columns, load_train
+from train.pipeline import reference_of
+from train.tune import TrainingMatrix, make_dataset
+from utils.data import Dataset, default_spec, frame_columns, labels_of, load_dataset
 from utils.features import Preprocessor
-from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE
+from utils.form import Form
+from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, REFERENCE_FILE
+from utils.spec import SPEC_FILE, DatasetSpec, to_toml
 
 ROOT = Path(__file__).resolve().parents[1]
+# The first row of adult.data as a validated form (what Form.features gives for it).
+ADULT_RECORD: dict[str, Any] = {
+    "age": 39.0,
+    "workclass": "State-gov",
+    "fnlwgt": 77516.0,
+    "education": "Bachelors",
+    "education_num": 13.0,
+    "marital_status": "Never-married",
+    "occupation": "Adm-clerical",
+    "relationship": "Not-in-family",
+    "race": "White",
+    "gender": "Male",
+    "capital_gain": 2174.0,
+    "capital_loss": 0.0,
+    "hours_per_week": 40.0,
+    "native_country": "United-States",
+}
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 
 
@@ -25,16 +46,36 @@ def require_broker() -> None:
 
 
 @pytest.fixture(scope="session")
-def small_model_files() -> dict[str, bytes]:
-    """A real but tiny model version (20 trees on 3,000 rows) as the store holds it."""
-    train = load_train().head(3000)
-    preprocessor = Preprocessor.fit(frame_columns(train))
-    dataset = make_dataset(preprocessor.transform(frame_columns(train)), train["label"].to_numpy())
-    booster = lgb.train({"objective": "binary", "verbosity": -1, "num_threads": 1}, dataset, num_boost_round=20)
+def adult() -> Dataset:
+    """The default spec's data: adult.data to train on, the holdout, the streamed rows."""
+    return load_dataset(default_spec())
+
+
+@pytest.fixture(scope="session")
+def adult_form(adult) -> Form:
+    return Form(adult.spec)
+
+
+def model_files(spec: DatasetSpec, training, holdout, rounds: int = 20) -> dict[str, bytes]:
+    """A real model version of `spec` as the store holds it, trained on `training` (a frame)."""
+    preprocessor = Preprocessor.fit(spec, frame_columns(training, spec))
+    data = TrainingMatrix.of(
+        preprocessor.transform(frame_columns(training, spec)), labels_of(training), preprocessor.layout
+    )
+    params = {"objective": "binary", "verbosity": -1, "num_threads": 1}
+    booster = lgb.train(params, make_dataset(data), num_boost_round=rounds)
     return {
         MODEL_FILE: booster.model_to_string().encode(),
         PREPROCESSOR_FILE: preprocessor.to_json().encode(),
+        SPEC_FILE: to_toml(spec.for_store()).encode(),
+        REFERENCE_FILE: reference_of(booster, preprocessor, spec, holdout.head(500)).to_json().encode(),
     }
+
+
+@pytest.fixture(scope="session")
+def small_model_files(adult) -> dict[str, bytes]:
+    """A real but tiny Adult model version (20 trees on 3,000 rows) as the store holds it."""
+    return model_files(adult.spec, adult.training.head(3000), adult.holdout)
 
 
 class PrivateBroker:

@@ -12,11 +12,15 @@ from utils.messages.events import ModelEvent
 
 
 class Announcer:
-    def __init__(self, producer: Producer, topic: str, stop: threading.Event):
+    def __init__(self, producer: Producer, topic: str, stop: threading.Event, timeout_s: float | None = None):
         self.producer = producer
         self.topic = topic
         self.stop = stop
+        self.timeout_s = timeout_s  # None: wait out an outage (services); else give up with KafkaTimeout
 
     def announce(self, event: ModelEvent) -> None:
         self.producer.send(self.topic, encode(event.to_dict()))
-        flush_or_wait(self.producer, self.stop, event.EVENT)
+        if self.timeout_s is None:
+            flush_or_wait(self.producer, self.stop, event.EVENT)
+        else:
+            self.producer.flush(timeout_s=self.timeout_s)

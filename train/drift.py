@@ -14,14 +14,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from utils.features import MISSING_VALUES
-from utils.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, NUMERIC_FIELDS
 from utils.scoring import DECISION_THRESHOLD
+from utils.spec import DatasetSpec
 
 PSI_MODERATE = 0.1
 PSI_WARNING = 0.2
 EPSILON = 1e-4  # floor of a bin's share, so that an empty bin costs a finite amount instead of inf
-MISSING = "?"  # the training data's marker of a missing category; null and "" count as it too
+MISSING = "<missing>"  # the bucket of missing categories (null, in validated frames; "" and "?" too)
 OTHER = "<other>"  # the bucket of categories the reference never saw
 
 
@@ -61,13 +60,13 @@ def numeric_psi(reference: ArrayLike, new: ArrayLike, bins: int = 10) -> float:
 def _categories(values: Sequence[str | None] | pd.Series) -> pd.Series:
     series = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object)
     text = series.where(series.notna(), MISSING).astype(str).str.strip()
-    return text.mask(text.isin([value for value in MISSING_VALUES if isinstance(value, str)]), MISSING)
+    return text.mask(text.isin(["", "?"]), MISSING)
 
 
 def categorical_psi(reference: Sequence[str | None] | pd.Series, new: Sequence[str | None] | pd.Series) -> float:
     """PSI over the reference's categories plus one `OTHER` bucket for categories it never saw.
 
-    Null and "" count as the training data's "?". An empty side gives 0.0.
+    Null, "" and "?" count as missing. An empty side gives 0.0.
     """
     ref, cur = _categories(reference), _categories(new)
     if ref.empty or cur.empty:
@@ -78,16 +77,16 @@ def categorical_psi(reference: Sequence[str | None] | pd.Series, new: Sequence[s
     return psi(counts[0].reindex(bins, fill_value=0).to_numpy(), counts[1].reindex(bins, fill_value=0).to_numpy())
 
 
-def feature_drift(reference: pd.DataFrame, new: pd.DataFrame) -> dict[str, float]:
-    """PSI of every feature in FEATURE_FIELDS, in that order; {} when `new` has no rows (nothing to compare)."""
+def feature_drift(spec: DatasetSpec, reference: pd.DataFrame, new: pd.DataFrame) -> dict[str, float]:
+    """PSI of every field of the spec, in its order; {} when `new` has no rows (nothing to compare)."""
     if len(new) == 0:
         return {}
     drift = {}
-    for name in FEATURE_FIELDS:
-        if name in NUMERIC_FIELDS:
-            drift[name] = numeric_psi(reference[name], new[name])
-        elif name in CATEGORICAL_FIELDS:
-            drift[name] = categorical_psi(reference[name], new[name])
+    for item in spec.fields:
+        if item.kind == "numeric":
+            drift[item.name] = numeric_psi(reference[item.name], new[item.name])
+        else:
+            drift[item.name] = categorical_psi(reference[item.name], new[item.name])
     return drift
 
 

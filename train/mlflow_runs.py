@@ -1,6 +1,6 @@
 """What MLflow records of training: one parent run per tuning session, one nested run per trial, the
 final model logged and registered as a version of one registered model, the datasets each run saw
-(adult.data with its SHA-256, the range of the observations log it read: the UI's Dataset column),
+(the spec's data files with their SHA-256, the range of the observations log it read: the UI's Dataset column),
 the champion alias, rollout decisions and rollbacks."""
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.pandas_dataset import from_pandas
 
 from train.tune import Trial
+from utils.data import TARGET
 from utils.messages.events import RolloutDecided
 from utils.model_store import CHAMPION_ALIAS, MODEL_FILE, REGISTRY_ARTIFACT, ModelStore
+from utils.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -154,15 +156,15 @@ def log_training_inputs(inputs: Sequence[TrainingInput]) -> None:
             # neither applies to a dataset record, and they would print on every retrain.
             warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column", category=UserWarning)
             warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways", category=UserWarning)
-            dataset = from_pandas(item.frame, source=item.source, targets="label", name=item.name, digest=digest)
+            dataset = from_pandas(item.frame, source=item.source, targets=TARGET, name=item.name, digest=digest)
             mlflow.log_input(dataset, context="training")
 
 
-def adult_data_input(frame: pd.DataFrame) -> TrainingInput:
-    """The census training file, named by the SHA-256 it is verified against (data/SHA256SUMS)."""
-    from utils.data import DATA_DIR, expected_digests
-
-    return TrainingInput("adult.data", frame, str(DATA_DIR / "adult.data"), expected_digests()["adult.data"])
+def data_input(spec: DatasetSpec, frame: pd.DataFrame) -> TrainingInput:
+    """The spec's training file(s), named by the SHA-256 they are verified against."""
+    first = spec.files[0]
+    name = ", ".join(Path(item.path).name.removesuffix(".gz") for item in spec.files)
+    return TrainingInput(name, frame, str(spec.path_of(first)), first.sha256 or None)
 
 
 def observations_input(frame: pd.DataFrame, topic: str, start_offset: int, end_offset: int) -> TrainingInput:

@@ -16,13 +16,17 @@ import pandas as pd
 
 from train.evaluate import classification_metrics, prefixed
 from train.mlflow_runs import Tracker, TrainingInput
-from train.tune import fit_final, make_dataset, tune
-from utils.data import frame_columns
+from train.tune import TrainingMatrix, fit_final, make_dataset, tune
+from utils.data import frame_columns, frame_to_records, labels_of
 from utils.features import Preprocessor
-from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore, VersionMetadata
+from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, REFERENCE_FILE, ModelStore, VersionMetadata
+from utils.scoring import Reference
 from utils.settings import TuningSettings
+from utils.spec import SPEC_FILE, DatasetSpec, to_toml
 
 log = logging.getLogger(__name__)
+
+REFERENCE_ROWS = 2000  # holdout rows a compiled form must reproduce before it serves
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ def seconds_metrics(timings: Mapping[str, float]) -> dict[str, float]:
 
 
 def train_version(
+    spec: DatasetSpec,
     training: pd.DataFrame,
     holdout: pd.DataFrame,
     tuning: TuningSettings,
@@ -73,7 +78,8 @@ def train_version(
     spark: Any = None,
     timings: Mapping[str, float] | None = None,
 ) -> TrainedVersion:
-    """`training` and `holdout` hold the feature columns and a 0/1 `label` column.
+    """`training` and `holdout` are frames of `spec`'s data (utils/data.py: the fields and TARGET);
+    the version carries `spec` (`spec.toml`) and reference rows of `holdout` with their scores.
 
     `lineage` holds what the caller knows of the version (the rollout it is trained under, the
     observations it read, the version it replaces); the rest of its metadata is filled in here.
@@ -84,9 +90,10 @@ def train_version(
     started = time.perf_counter()
     timings = dict(timings or {})
     with timed(timings, "preprocess"):
-        preprocessor = Preprocessor.fit(frame_columns(training))
-        matrix = preprocessor.transform(frame_columns(training))
-        labels = training["label"].to_numpy()
+        preprocessor = Preprocessor.fit(spec, frame_columns(training, spec))
+        data = TrainingMatrix.of(
+            preprocessor.transform(frame_columns(training, spec)), labels_of(training), preprocessor.layout
+        )
     lineage = lineage or VersionMetadata()
     tags: dict[str, Any] = {
         "trigger": trigger,
@@ -95,6 +102,7 @@ def train_version(
         "rollout": asdict(lineage.rollout),
         "observations_end_offset": lineage.observations_end_offset,
         "new_rows": lineage.new_rows,
+        "spec": spec.name,
     }
     if lineage.replaces_version is not None:
         tags |= {"replaces_version": lineage.replaces_version, "replaces_mlflow_run_id": lineage.replaces_mlflow_run_id}
@@ -106,8 +114,7 @@ def train_version(
         timings["mlflow"] = time.perf_counter() - mlflow_started
         with timed(timings, "tuning"):
             result = tune(
-                matrix,
-                labels,
+                data,
                 tuning,
                 on_trial=tracker.log_trial,
                 warm_start=warm_start,
@@ -117,15 +124,16 @@ def train_version(
         with timed(timings, "final_fit"):
             booster = fit_final(
                 result.best.params,
-                make_dataset(matrix, labels),
+                make_dataset(data),
                 result.best.best_iteration,
                 tuning.threads,
                 tuning.seed,
             )
         with timed(timings, "evaluate"):
-            metrics = prefixed(evaluate(booster, preprocessor, holdout), "holdout")
+            metrics = prefixed(evaluate(booster, preprocessor, spec, holdout), "holdout")
             for name, frame in (extra_evaluations or {}).items():
-                metrics.update(prefixed(evaluate(booster, preprocessor, frame), name))
+                metrics.update(prefixed(evaluate(booster, preprocessor, spec, frame), name))
+            reference = reference_of(booster, preprocessor, spec, holdout)
         metrics["cv_logloss"] = result.best.cv_logloss
         promoted, reason = promotion_gate(metrics) if promotion_gate else (True, "first version")
         log.info("promotion decision promoted=%s reason=%s", promoted, reason)
@@ -141,12 +149,16 @@ def train_version(
             mlflow_run_id=run_id,
             promoted=promoted,
             promotion_reason=reason,
+            spec_name=spec.name,
+            form_digest=spec.form_digest(),
             extra_metrics={**(extra_metrics or {}), **seconds_metrics(timings)},
             tracking_tags={k: str(v) for k, v in {"promoted": promoted, "promotion_reason": reason, **tags}.items()},
         )
         files = {
             MODEL_FILE: booster.model_to_string().encode("utf-8"),
             PREPROCESSOR_FILE: preprocessor.to_json().encode("utf-8"),
+            SPEC_FILE: to_toml(spec.for_store()).encode("utf-8"),
+            REFERENCE_FILE: reference.to_json().encode("utf-8"),
         }
         with timed(timings, "publish"):
             version = store.publish(files, metadata)
@@ -173,6 +185,16 @@ def train_version(
     return TrainedVersion(version, result.best.params, metrics, len(training), run_id, promoted, reason, timings)
 
 
-def evaluate(booster: lgb.Booster, preprocessor: Preprocessor, frame: pd.DataFrame) -> dict[str, float]:
-    probabilities = np.asarray(booster.predict(preprocessor.transform(frame_columns(frame))))
-    return classification_metrics(frame["label"].to_numpy(), probabilities)
+def evaluate(
+    booster: lgb.Booster, preprocessor: Preprocessor, spec: DatasetSpec, frame: pd.DataFrame
+) -> dict[str, float]:
+    probabilities = np.asarray(booster.predict(preprocessor.transform(frame_columns(frame, spec))))
+    return classification_metrics(labels_of(frame), probabilities)
+
+
+def reference_of(
+    booster: lgb.Booster, preprocessor: Preprocessor, spec: DatasetSpec, holdout: pd.DataFrame
+) -> Reference:
+    """The first REFERENCE_ROWS holdout rows and the booster's scores of them, stored with the version."""
+    records = frame_to_records(holdout.head(REFERENCE_ROWS), spec)
+    return Reference(tuple(records), np.asarray(booster.predict(preprocessor.transform_records(records))))

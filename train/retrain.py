@@ -1,9 +1,11 @@
-"""One retrain: the data file plus every labelled observation before the requested offset (the
-newest `--max-observations` of them, once per request id), tuned from the champion's parameters,
-gated against the champion on the fixed holdout, published, then finished by `train/publish.py`."""
+"""One retrain: the serving version's spec's data plus every labelled observation before the
+requested offset that fits its form (the newest `--max-observations` of them, once per request id),
+tuned from the champion's parameters, gated against the champion on the fixed holdout, published
+with the same spec (a retrain never changes the form), then finished by `train/publish.py`."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -12,16 +14,17 @@ from typing import Any
 import pandas as pd
 
 from train import drift
-from train.mlflow_runs import Tracker, adult_data_input, observations_input
+from train.mlflow_runs import Tracker, data_input, observations_input
 from train.observations import observations_frame, read_observations
 from train.pipeline import TrainedVersion, timed, train_version
 from train.publish import Publisher
 from train.rollout.decision import holdout_gate
 from utils import metrics
-from utils.data import frame_to_records, load_test, load_train, split_test
+from utils.data import Dataset, frame_to_records, load_dataset
 from utils.model_store import ModelStore, TrainedUnder, VersionMetadata
-from utils.scoring import load_scorer
+from utils.scoring import Scorer, load_scorer
 from utils.settings import TrainerSettings
+from utils.spec import DatasetSpec, to_toml
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,14 @@ class Retrainer:
         self.publisher = publisher
         self.stop = stop
         self.spark = spark  # a Spark session with --spark-master: the trials run on its executors
-        self.base_training = load_train()
-        _, self.holdout = split_test(load_test())
+        self._datasets: dict[str, Dataset] = {}
+
+    def dataset_of(self, spec: DatasetSpec) -> Dataset:
+        """The spec's data, read (and its digests checked) once per spec."""
+        key = hashlib.sha256(to_toml(spec.for_store()).encode()).hexdigest()
+        if key not in self._datasets:
+            self._datasets = {key: load_dataset(spec)}
+        return self._datasets[key]
 
     def retrain(self, end_offset: int, coalesced: int = 1) -> None:
         """Retrain on the observations before `end_offset`, unless the newest version covers them."""
@@ -56,15 +65,19 @@ class Retrainer:
             return
         champion = self.store.require(self.store.current_version())
         champion_metadata = self.store.metadata(champion)
+        scorer = load_scorer(self.store, champion)
+        spec = scorer.spec
         topic = self.settings.common.topics.observations
         timings: dict[str, float] = {}
+        with timed(timings, "read_data"):
+            dataset = self.dataset_of(spec)
         with timed(timings, "read_observations"):
             observations = read_observations(
-                self.settings.common.kafka, topic, end_offset, self.settings.max_observations
+                self.settings.common.kafka, topic, end_offset, self.settings.max_observations, scorer.form
             )
         with timed(timings, "observations_frame"):
-            new_rows = observations_frame(observations)
-            training = pd.concat([self.base_training, new_rows], ignore_index=True)
+            new_rows = observations_frame(observations, spec)
+            training = pd.concat([dataset.training, new_rows], ignore_index=True)
         log.info(
             "retrain started end_offset=%s coalesced_requests=%s new_rows=%s training_rows=%s champion=%s",
             end_offset,
@@ -74,12 +87,14 @@ class Retrainer:
             champion,
         )
         with timed(timings, "drift"):
-            drift_metrics = self.measure_drift(champion, new_rows)
+            drift_metrics = self.measure_drift(scorer, dataset.training, new_rows)
         metrics.RETRAINS_STARTED.inc()
         metrics.RETRAIN_END_OFFSET.set(end_offset)
         started = time.monotonic()
         try:
-            trained = self._train(training, new_rows, end_offset, champion, champion_metadata, drift_metrics, timings)
+            trained = self._train(
+                dataset, training, new_rows, end_offset, champion, champion_metadata, drift_metrics, timings
+            )
         finally:
             metrics.RETRAIN_END_OFFSET.set(0)
         metrics.RETRAIN_SECONDS.observe(time.monotonic() - started)
@@ -89,6 +104,7 @@ class Retrainer:
 
     def _train(
         self,
+        dataset: Dataset,
         training: pd.DataFrame,
         new_rows: pd.DataFrame,
         end_offset: int,
@@ -101,8 +117,9 @@ class Retrainer:
         topic = self.settings.common.topics.observations
         rollout = self.settings.rollout
         return train_version(
+            dataset.spec,
             training,
-            self.holdout,
+            dataset.holdout,
             self.settings.tuning,
             self.store,
             self.tracker,
@@ -119,26 +136,27 @@ class Retrainer:
             promotion_gate=holdout_gate(champion_metadata.metrics, self.settings.promotion_tolerance),
             extra_metrics=drift_metrics,
             inputs=[
-                adult_data_input(self.base_training),
+                data_input(dataset.spec, dataset.training),
                 observations_input(new_rows, topic, max(0, end_offset - self.settings.max_observations), end_offset),
             ],
             spark=self.spark,
             timings=timings,
         )
 
-    def measure_drift(self, champion: int, new_rows: pd.DataFrame) -> dict[str, float]:
+    def measure_drift(self, scorer: Scorer, reference: pd.DataFrame, new_rows: pd.DataFrame) -> dict[str, float]:
         """PSI per feature of the new observations against the data file, and the shift of the
         serving model's predictions between the two; logged to MLflow with the retrain, warned about
         above the threshold."""
         if len(new_rows) < MIN_DRIFT_ROWS:
             log.info("drift not measured new_rows=%s minimum=%s", len(new_rows), MIN_DRIFT_ROWS)
             return {}
-        features = drift.feature_drift(self.base_training, new_rows)
+        spec = scorer.spec
+        features = drift.feature_drift(spec, reference, new_rows)
         for name, value in features.items():
             metrics.FEATURE_DRIFT.labels(feature=name).set(value)
-        scorer = load_scorer(self.store, champion)
         shift = drift.prediction_shift(
-            scorer.predict_proba(frame_to_records(self.base_training)), scorer.predict_proba(frame_to_records(new_rows))
+            scorer.predict_proba(frame_to_records(reference, spec)),
+            scorer.predict_proba(frame_to_records(new_rows, spec)),
         )
         moved = drift.drifted(features)
         if moved or shift["probability_psi"] > drift.PSI_WARNING:

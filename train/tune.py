@@ -21,7 +21,7 @@ import lightgbm as lgb
 import numpy as np
 from tqdm import tqdm
 
-from utils.features import CATEGORICAL_INDICES, FEATURE_NAMES
+from utils.features import FeatureLayout
 from utils.settings import TuningSettings
 from utils.shutdown import StopRequested
 
@@ -77,13 +77,28 @@ class TuningResult:
     library: str
 
 
-def make_dataset(matrix: np.ndarray, labels: np.ndarray) -> lgb.Dataset:
+@dataclass(frozen=True)
+class TrainingMatrix:
+    """What LightGBM trains on: the preprocessed matrix, the 0/1 labels, and the columns' names
+    (letters, digits, `_`) and which of them are categorical (utils/features.py FeatureLayout)."""
+
+    matrix: np.ndarray
+    labels: np.ndarray
+    feature_names: tuple[str, ...]
+    categorical: tuple[int, ...]
+
+    @classmethod
+    def of(cls, matrix: np.ndarray, labels: np.ndarray, layout: FeatureLayout) -> TrainingMatrix:
+        return cls(matrix, labels, layout.model_names, layout.categorical_indices)
+
+
+def make_dataset(data: TrainingMatrix) -> lgb.Dataset:
     # feature_pre_filter=False: min_child_samples changes between trials on one Dataset.
     return lgb.Dataset(
-        matrix,
-        label=labels,
-        feature_name=list(FEATURE_NAMES),
-        categorical_feature=list(CATEGORICAL_INDICES),
+        data.matrix,
+        label=data.labels,
+        feature_name=list(data.feature_names),
+        categorical_feature=list(data.categorical),
         free_raw_data=False,
         params={"feature_pre_filter": False, "verbosity": -1},
     )
@@ -120,8 +135,7 @@ def fit_final(params: Mapping[str, Any], dataset: lgb.Dataset, rounds: int, thre
 
 
 def tune(
-    matrix: np.ndarray,
-    labels: np.ndarray,
+    data: TrainingMatrix,
     settings: TuningSettings,
     on_trial: Callable[[Trial], None] | None = None,
     warm_start: Mapping[str, Any] | None = None,
@@ -134,13 +148,13 @@ def tune(
     if spark is not None:
         if settings.hyper != "hyperopt":
             raise ValueError(f"trials run on Spark with hyperopt only, not {settings.hyper}")
-        on_spark = _search_hyperopt_on_spark(matrix, labels, settings, spark, warm, should_stop or (lambda: False))
+        on_spark = _search_hyperopt_on_spark(data, settings, spark, warm, should_stop or (lambda: False))
         for trial in on_spark:
             _log_trial(trial)
             if on_trial is not None:
                 on_trial(trial)
         return TuningResult(min(on_spark, key=lambda t: t.cv_logloss), tuple(on_spark), "hyperopt")
-    dataset = make_dataset(matrix, labels)
+    dataset = make_dataset(data)
     trials: list[Trial] = []
     show_progress = sys.stderr.isatty()
     progress = tqdm(
@@ -230,13 +244,12 @@ _executor_datasets: dict[str, lgb.Dataset] = {}
 
 
 def trial_on_executor(data_key: str, data: Any, threads: int, seed: int, raw_params: Mapping[str, Any]) -> dict:
-    """One trial as a Spark task: `data` is the broadcast (matrix, labels). Returns Hyperopt's result
+    """One trial as a Spark task: `data` is the broadcast TrainingMatrix. Returns Hyperopt's result
     dictionary with what the driver needs to record the trial."""
     dataset = _executor_datasets.get(data_key)
     if dataset is None:
         _executor_datasets.clear()
-        matrix, labels = data.value
-        dataset = _executor_datasets[data_key] = make_dataset(matrix, labels)
+        dataset = _executor_datasets[data_key] = make_dataset(data.value)
     params = clean_params(raw_params)
     started = time.perf_counter()
     loss, best_iteration = cross_validate(params, dataset, threads, seed)
@@ -250,8 +263,7 @@ def trial_on_executor(data_key: str, data: Any, threads: int, seed: int, raw_par
 
 
 def _search_hyperopt_on_spark(
-    matrix: np.ndarray,
-    labels: np.ndarray,
+    data: TrainingMatrix,
     settings: TuningSettings,
     session: Any,
     warm: dict | None,
@@ -265,10 +277,10 @@ def _search_hyperopt_on_spark(
     from hyperopt.fmin import generate_trials_to_calculate
 
     context = session.sparkContext
-    data = context.broadcast((matrix, labels))
+    broadcast = context.broadcast(data)
     # One core per task (spark.task.cpus): "all cores" would have parallel trials fight for them.
     threads = settings.threads if settings.threads > 0 else 1
-    objective = functools.partial(trial_on_executor, uuid.uuid4().hex, data, threads, settings.seed)
+    objective = functools.partial(trial_on_executor, uuid.uuid4().hex, broadcast, threads, settings.seed)
     # 0 means the cluster's task slots; said explicitly, SparkTrials does not warn about it.
     parallelism = settings.spark.parallelism or context.defaultParallelism
     trials = SparkTrials(parallelism=parallelism, spark_session=session)
@@ -286,7 +298,7 @@ def _search_hyperopt_on_spark(
         settings.max_evals,
         trials.parallelism,
         threads,
-        len(labels),
+        len(data.labels),
     )
     try:
         fmin(
@@ -302,7 +314,7 @@ def _search_hyperopt_on_spark(
     finally:
         finished.set()
         watcher.join()
-        data.destroy()
+        broadcast.destroy()
     if should_stop():
         raise StopRequested("stop requested: tuning on Spark cancelled")
     for failed in (t for t in trials.trials if t["state"] == JOB_STATE_ERROR):

@@ -29,6 +29,7 @@ from utils.logs import configure_logging
 from utils.mlflow_outage import TrackingUnavailable, configure_http_retries, is_outage
 from utils.settings import OPTION, PROJECT_ROOT, SCRIPTS, CommonSettings, Option, SettingsError
 from utils.shutdown import StopRequested, stop_on_signals
+from utils.spec import SpecError
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +330,8 @@ def exit_code_for(error: BaseException, tracking_uri: str = "") -> tuple[int, st
         )
     if isinstance(error, DataIntegrityError):
         return EXIT_CONFIGURATION, f"data check failed: {error}"
+    if isinstance(error, SpecError):
+        return EXIT_CONFIGURATION, f"dataset spec: {error}"
     if isinstance(error, StopRequested):
         return EXIT_OK, f"stopped: {error}"
     if isinstance(error, TrackingUnavailable) or is_outage(error):

@@ -52,7 +52,7 @@ CONSUMER_LAG = Gauge("pipeline_consumer_lag", "Records in app_messages not yet p
 LIVE_ACCURACY = Gauge("pipeline_live_accuracy", "Accuracy over the last labelled requests", ["model_version"])
 LIVE_LOG_LOSS = Gauge("pipeline_live_log_loss", "Log loss over the last labelled requests", ["model_version"])
 LIVE_AUC = Gauge("pipeline_live_auc", "AUC over the last labelled requests", ["model_version"])
-LIVE_POSITIVE_RATE = Gauge("pipeline_live_positive_rate", "Share of high-income predictions", ["model_version"])
+LIVE_POSITIVE_RATE = Gauge("pipeline_live_positive_rate", "Share of positive predictions", ["model_version"])
 
 # Trainer
 RETRAINS_STARTED = Counter("pipeline_retrains_started", "Retrains started")

@@ -1,6 +1,7 @@
 """Numbered model versions on disk, published atomically.
 
-Layout: `<root>/<n>/{model.txt, preprocessor.json, metadata.json}`, `<root>/CURRENT` holding the
+Layout: `<root>/<n>/{model.txt, preprocessor.json, spec.toml, reference.json, metadata.json}`,
+`<root>/CURRENT` holding the
 number of the serving version and, during a rollout, `<root>/CHALLENGER` describing the version on
 trial. A version is written in a temporary folder and renamed into place,
 and CURRENT is replaced with os.replace, so no reader ever sees half of either. Everything is text
@@ -26,11 +27,16 @@ from typing import Any
 
 from utils.messages.codec import MessageError, record_from_dict
 from utils.messages.events import DIRECT, ChallengerStarted, DecidedBy, event_from_dict
+from utils.spec import SPEC_FILE  # the form the version takes and the data it was trained on
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.txt"
 PREPROCESSOR_FILE = "preprocessor.json"
+
+REFERENCE_FILE = "reference.json"  # holdout rows and LightGBM's scores of them (utils/scoring.py)
+REQUIRED_FILES = frozenset({MODEL_FILE, PREPROCESSOR_FILE})  # versions from before specs have only these
+VERSION_FILES = REQUIRED_FILES | {SPEC_FILE, REFERENCE_FILE}
 METADATA_FILE = "metadata.json"
 POINTER_FILE = "CURRENT"
 HISTORY_FILE = "HISTORY"  # every version ever made current, one per line, oldest first
@@ -86,6 +92,8 @@ class VersionMetadata:
     mlflow_run_id: str = ""
     promoted: bool = True  # the holdout gate's verdict (versions from before the gate: True)
     promotion_reason: str = ""
+    spec_name: str = ""  # the dataset spec it was trained on, and its form's digest (utils/spec.py)
+    form_digest: str = ""
     observations_end_offset: int = 0  # trained on the observations before this offset
     new_rows: int = 0
     replaces_version: int | None = None
@@ -243,7 +251,7 @@ class ModelStore:
     def read_verified(self, version: int) -> dict[str, bytes]:
         """The files of a version, after checking each against the checksum in its metadata."""
         checksums = self.metadata(version).checksums
-        if set(checksums) != {MODEL_FILE, PREPROCESSOR_FILE}:
+        if not REQUIRED_FILES <= set(checksums) <= VERSION_FILES:
             raise ModelStoreError(f"version {version}: metadata lists files {sorted(checksums)}")
         files = {}
         for name, expected in checksums.items():

@@ -279,11 +279,33 @@ class RolloutSettings:
 class InitializeSettings:
     common: CommonSettings = CommonSettings()
     tuning: TuningSettings = INITIAL_TUNING
-    download: bool = option(False, "fetch the data from UCI instead of the bundled copy (digests checked either way)")
+    data: Path | None = option(
+        None,
+        "a CSV file of your own, with a header: its spec is inferred, shown, then trained on (docs/your-own-data.md)",
+    )
+    label: str | None = option(None, "with --data: the label column")
+    positive: str | None = option(None, "with --data: the label's positive value (not needed for 0/1 or true/false)")
+    ignore: str = option("", "with --data: comma-separated columns to leave out")
+    spec: Path | None = option(None, "a dataset spec (TOML) to train on, e.g. an edited draft (default: Adult's)")
+    write_spec: Path | None = option(None, "with --data: save the inferred draft spec here for editing, and stop")
+    print_json_schema: bool = option(False, "print the JSON Schema (draft 2020-12) of the spec's requests, and stop")
+    download: bool = option(False, "fetch the data from the spec's URLs instead of the bundled copy (digests checked)")
     experiment: str = option(DEFAULT_EXPERIMENT, "MLflow experiment")
     registered_model: str = option(DEFAULT_REGISTERED_MODEL, "MLflow registered model")
     keep_versions: int = option(DEFAULT_KEEP_VERSIONS, "model versions kept in the store")
-    force: bool = option(False, "train a new version even if one already serves")
+    force: bool = option(False, "train a new version even if one already serves (another spec starts a new lineage)")
+
+    def __post_init__(self) -> None:
+        if self.data is not None and self.spec is not None:
+            raise SettingsError("give --data (a CSV to infer a spec from) or --spec (a spec file), not both")
+        if self.data is not None and not self.label:
+            raise SettingsError("--data needs --label, the column to predict")
+        if self.data is None and (self.label or self.positive or self.ignore or self.write_spec):
+            raise SettingsError("--label, --positive, --ignore and --write-spec go with --data")
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.ignore.split(",") if name.strip())
 
 
 @dataclass(frozen=True)
@@ -363,10 +385,13 @@ class TrainerSettings:
 @dataclass(frozen=True)
 class SampleAppSettings:
     common: CommonSettings = CommonSettings()
+    data: Path | None = option(
+        None, "a CSV file whose rows fit the serving spec, to stream instead of the spec's own rows (header needed)"
+    )
     n: int = option(200, "users to send")
     rate: float = option(10.0, "requests per second (0: as fast as possible)")
     timeout_s: float = option(60.0, "seconds to wait for outstanding answers after the last request", flag="--timeout")
-    start: int = option(0, "first row of the streamed half of adult.test")
+    start: int = option(0, "first row to send (Adult: of the streamed half of adult.test)")
     summary_json: Path | None = option(None, "also write the summary to this file")
     quiet: bool = option(False, "print only the summary")
     explain: bool = option(False, "ask why, and print the reasons for each 'send offer' answer")

@@ -7,8 +7,8 @@ import time
 import pytest
 from kafka import KafkaProducer
 
+from tests.conftest import ADULT_RECORD as SMOKE_RECORD
 from tests.integration.conftest import BOOTSTRAP
-from utils.scoring import SMOKE_RECORD
 
 VALID = {**SMOKE_RECORD, "income_bracket": "<=50K"}
 FORGED = "2026-11-28 01:00:00,000 ERROR service=predictor forged: admin password reset"

@@ -9,7 +9,8 @@ from kafka import KafkaProducer
 from mlflow import MlflowClient
 
 from tests.integration.processes import run_script
-from utils.data import frame_to_records, load_train
+from utils.data import default_spec, frame_to_records, labels_of, load_dataset
+from utils.form import Form
 from utils.messages.codec import encode
 from utils.messages.events import TrainingCompleted
 from utils.messages.requests import PredictionRequest
@@ -55,11 +56,12 @@ def test_worse_model_is_rejected_and_rollback_is_one_command(pipeline):
     trainer = pipeline.start_trainer("--threads", "2")  # default promotion tolerance
 
     # An upstream labelling bug: training rows come back with their labels flipped.
-    rows = load_train().head(flipped)
+    spec = default_spec()
+    rows = load_dataset(spec).training.head(flipped)
     producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, linger_ms=20)
-    for features, label in zip(frame_to_records(rows), rows["label"], strict=True):
+    for features, label in zip(frame_to_records(rows, spec), labels_of(rows), strict=True):
         request = PredictionRequest(str(uuid.uuid4()), features, 1 - int(label))
-        producer.send(pipeline.topic("app_messages"), value=encode(request.to_dict()))
+        producer.send(pipeline.topic("app_messages"), value=encode(request.to_dict(Form(spec))))
     producer.flush()
     producer.close()
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from tests.integration.metrics import free_port, scrape
 from utils.compiled_cache import CACHE_DIR, MANIFEST_FILE, OBJECT_FILE
+from utils.data import default_spec
 from utils.features import Preprocessor
 from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore
 
@@ -38,7 +39,7 @@ def test_the_compiled_form_serves_the_same_answers_and_is_cached(pipeline):
     assert summary["answered"] == 200 and summary["errors"] == 0
 
     files = ModelStore(pipeline.root / "models").read_verified(1)
-    preprocessor = Preprocessor.from_json(files[PREPROCESSOR_FILE].decode())
+    preprocessor = Preprocessor.from_json(files[PREPROCESSOR_FILE].decode(), default_spec())
     booster = lgb.Booster(model_str=files[MODEL_FILE].decode())
     requests = {r["request_id"]: r["data"] for r in pipeline.read_topic("app_messages")}
     answers = [a for a in pipeline.read_topic("predictions") if a["request_id"] in requests]

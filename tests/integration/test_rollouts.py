@@ -13,7 +13,8 @@ from mlflow import MlflowClient
 
 from tests.integration.figures import record_figures
 from tests.integration.processes import run_script
-from utils.data import frame_to_records, load_test, split_test
+from utils.data import default_spec, frame_to_records, labels_of, load_dataset
+from utils.form import Form
 from utils.messages.codec import encode
 from utils.messages.events import ChallengerStarted
 from utils.messages.requests import PredictionRequest
@@ -25,15 +26,17 @@ def send_requests(pipeline, requests):
     producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, linger_ms=5)
     try:
         for request in requests:
-            producer.send(pipeline.topic("app_messages"), encode(request.to_dict()), request.request_id.encode())
+            producer.send(pipeline.topic("app_messages"), encode(request.to_dict(ADULT)), request.request_id.encode())
         producer.flush(timeout=60)
     finally:
         producer.close()
 
 
+ADULT = Form(default_spec())
+
+
 def stream_rows():
-    stream, _ = split_test(load_test())
-    return stream
+    return load_dataset(ADULT.spec).stream
 
 
 def wait_for_event(pipeline, event, timeout_s=120):
@@ -70,7 +73,9 @@ def test_shadow_rejects_a_worse_challenger_on_live_labels_across_kill9s(pipeline
     poisoned = [
         PredictionRequest(f"poison-{copy}-{index}", row, 1 - label)
         for copy in range(2)
-        for index, (row, label) in enumerate(zip(frame_to_records(exec_rows), exec_rows["label"], strict=True))
+        for index, (row, label) in enumerate(
+            zip(frame_to_records(exec_rows, ADULT.spec), labels_of(exec_rows), strict=True)
+        )
     ]
     assert len(poisoned) >= 2000
     send_requests(pipeline, poisoned)
@@ -129,7 +134,7 @@ def test_canary_splits_by_request_id_and_live_labels_promote_an_equal_challenger
     )
     predictor.wait_for_metric("pipeline_challenger_loaded", lambda version: version == 2, 60)
 
-    rows = frame_to_records(stream_rows())
+    rows = frame_to_records(stream_rows(), ADULT.spec)
     ids = [str(uuid.uuid4()) for _ in range(10_000)]
     send_requests(pipeline, [PredictionRequest(rid, rows[i % len(rows)]) for i, rid in enumerate(ids)])
     answers = wait_for_answers_to(pipeline, ids)

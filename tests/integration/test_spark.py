@@ -20,14 +20,13 @@ from tests.integration.conftest import Pipeline
 from tests.integration.metrics import free_port
 from tests.integration.processes import ROOT
 from train.spark import spark_session
-from train.tune import SEARCH_SPACE, tune
-from utils.data import frame_columns, load_test, load_train
+from train.tune import SEARCH_SPACE, TrainingMatrix, tune
+from utils.data import default_spec, frame_columns, frame_to_records, labels_of, load_dataset
 from utils.features import Preprocessor
 from utils.messages.codec import encode
 from utils.messages.events import RetrainRequested
 from utils.messages.requests import Observation
 from utils.model_store import ModelStore, VersionMetadata
-from utils.schema import FEATURE_FIELDS
 from utils.settings import DEFAULT_EXPERIMENT, SparkSettings, TuningSettings
 from utils.shutdown import StopRequested
 
@@ -40,9 +39,10 @@ SPARK_LOG_LINES = ("log4j", "NativeCodeLoader", "WARN Utils", "Using incubator m
 
 @pytest.fixture(scope="module")
 def training():
-    train = load_train().sample(6000, random_state=1)
-    preprocessor = Preprocessor.fit(frame_columns(train))
-    return preprocessor.transform(frame_columns(train)), train["label"].to_numpy()
+    spec = default_spec()
+    train = load_dataset(spec).training.sample(6000, random_state=1)
+    preprocessor = Preprocessor.fit(spec, frame_columns(train, spec))
+    return TrainingMatrix.of(preprocessor.transform(frame_columns(train, spec)), labels_of(train), preprocessor.layout)
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +55,12 @@ def local_spark() -> Iterator:
 def test_trials_on_spark_are_the_trials_in_process(training, local_spark):
     """TPE's first 20 suggestions are random draws from the seed: the same points in either place,
     each scored by the same deterministic cross-validation, so the same losses; the warm start first."""
-    matrix, labels = training
+
     warm = {d.name: (int(d.low) if d.integer else d.low) for d in SEARCH_SPACE}
     settings = TuningSettings(max_evals=TRIALS, threads=1, spark=SparkSettings(master="local[2]", parallelism=2))
     recorded: list = []
-    on_spark = tune(matrix, labels, settings, warm_start=warm, spark=local_spark, on_trial=recorded.append)
-    in_process = tune(matrix, labels, TuningSettings(max_evals=TRIALS, threads=1), warm_start=warm)
+    on_spark = tune(training, settings, warm_start=warm, spark=local_spark, on_trial=recorded.append)
+    in_process = tune(training, TuningSettings(max_evals=TRIALS, threads=1), warm_start=warm)
     assert [t.number for t in on_spark.trials] == list(range(TRIALS)) == [t.number for t in recorded]
     assert on_spark.trials[0].params == warm
     assert [t.params for t in on_spark.trials] == [t.params for t in in_process.trials]
@@ -69,13 +69,13 @@ def test_trials_on_spark_are_the_trials_in_process(training, local_spark):
 
 
 def test_a_stop_request_cancels_the_running_trials(training, local_spark):
-    matrix, labels = training
+
     settings = TuningSettings(max_evals=200, threads=1, spark=SparkSettings(master="local[2]", parallelism=2))
     started = time.monotonic()
     stop = threading.Event()
     threading.Timer(3.0, stop.set).start()
     with pytest.raises(StopRequested):
-        tune(matrix, labels, settings, should_stop=stop.is_set, spark=local_spark)
+        tune(training, settings, should_stop=stop.is_set, spark=local_spark)
     # 200 trials of a 3-fold CV on 6,000 rows would take many minutes on 2 cores.
     assert time.monotonic() - started < 120
 
@@ -160,10 +160,11 @@ def cluster(tmp_path) -> Iterator[StandaloneCluster]:
 
 def write_observations(pipeline: Pipeline) -> int:
     """Labelled observations of adult.test's rows, as predictors would log them; their end offset."""
-    test = load_test().head(OBSERVATIONS)
+    spec = default_spec()
+    test = load_dataset(spec).evaluations["adult_test"].head(OBSERVATIONS)
     producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap)
-    rows = test[list(FEATURE_FIELDS)].to_dict("records")
-    for number, (row, label) in enumerate(zip(rows, test["label"].tolist(), strict=True)):
+    rows = frame_to_records(test, spec)
+    for number, (row, label) in enumerate(zip(rows, labels_of(test).tolist(), strict=True)):
         producer.send(pipeline.topic("observations"), encode(Observation(f"obs-{number}", row, int(label)).to_dict()))
     producer.send(pipeline.topic("retrain_topic"), encode(RetrainRequested(OBSERVATIONS, "test").to_dict()))
     producer.flush()

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from utils.form import Form
 from utils.messages.codec import MessageError
-from utils.schema import LABEL_FIELD, read_label, validate_features
 
 MAX_REQUEST_ID_LENGTH = 128
 
@@ -76,17 +76,23 @@ class PredictionRequest:
     label: int | None = None
     explain: bool = False  # the answer should say which fields weighed most
 
-    def to_dict(self) -> dict:
+    def to_dict(self, form: Form | None = None) -> dict:
+        """The request as an app sends it; a labelled one names its label as `form`'s spec does."""
         data = dict(self.features)
         if self.label is not None:
-            data[LABEL_FIELD] = ">50K" if self.label else "<=50K"
+            if form is None:
+                raise ValueError("a labelled request needs its form to spell the label")
+            label = form.spec.label
+            data[label.column] = label.positive[0] if self.label else label.negative[0]
         payload: dict[str, Any] = {"request_id": self.request_id, "data": data}
         if self.explain:
             payload["explain"] = True
         return payload
 
     @classmethod
-    def from_dict(cls, payload: Mapping[str, Any]) -> PredictionRequest:
+    def from_dict(cls, payload: Mapping[str, Any], form: Form) -> PredictionRequest:
+        """A request read and validated against `form`; MessageError (with the request id when it is
+        readable) if it does not follow it."""
         request_id = read_request_id(payload)
         try:
             if not payload.keys() <= _REQUEST_FIELDS:
@@ -97,11 +103,12 @@ class PredictionRequest:
                 )
             data = payload.get("data")
             if not isinstance(data, dict):
-                raise MessageError("invalid_type", "data must be a JSON object with the 14 census fields")
+                count = len(form.field_names)
+                raise MessageError("invalid_type", f"data must be a JSON object with the {count} fields of the form")
             explain = payload.get("explain", False)
             if not isinstance(explain, bool):
                 raise MessageError("invalid_type", "explain must be true or false")
-            return cls(request_id, validate_features(data), read_label(data), explain)
+            return cls(request_id, form.features(data), form.label(data), explain)
         except MessageError as error:
             error.request_id = request_id
             raise
@@ -113,8 +120,8 @@ _REQUEST_FIELDS = frozenset({"request_id", "data", "explain"})
 @dataclass(frozen=True)
 class Explanation:
     """Why the model said what it said: SHAP contributions (LightGBM's `pred_contrib`) to the raw
-    score (log-odds of high income), the largest first, in the model's input columns: the 14 form
-    fields and the two crossed ones, named `<field>_x_<field>`. `top` + `other` + `bias` = `raw_score`."""
+    score (log-odds of the positive answer), the largest first, in the model's input columns: the
+    form's fields and the crossed ones, named `<field>_x_<field>`. `top` + `other` + `bias` = `raw_score`."""
 
     raw_score: float
     bias: float
@@ -209,9 +216,11 @@ class Observation:
         return payload
 
     @classmethod
-    def from_dict(cls, payload: Mapping[str, Any]) -> Observation:
+    def from_dict(cls, payload: Mapping[str, Any], form: Form | None = None) -> Observation:
+        """With a form, its features are validated again (a retrain reads only what fits the serving
+        spec); without one they are kept as they are (the rollout tally reads only scores and labels)."""
         try:
-            features = validate_features(payload["features"])
+            features = form.features(payload["features"]) if form is not None else dict(payload["features"])
             label = int(payload["label"])
             scores = {int(v): float(p) for v, p in dict(payload["scores"]).items()} if "scores" in payload else None
             return cls(read_request_id(payload), features, label, scores)

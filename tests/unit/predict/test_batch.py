@@ -7,11 +7,15 @@ import numpy as np
 import pytest
 
 from predict.batch import decide, retrain_ends, retrain_ends_in_transaction, triage
+from tests.conftest import ADULT_RECORD as SMOKE_RECORD
+from utils.data import default_spec
+from utils.form import Form
 from utils.kafka.interface import Record
-from utils.scoring import SMOKE_RECORD, Scorer
+from utils.scoring import Scorer
 
 LIMIT = 64 * 1024
 TOP = 5
+FORM = Form(default_spec())
 
 
 def record(value, offset=0, partition=1):
@@ -52,7 +56,7 @@ def request(request_id="r1", label=None, **changes):
     ],
 )
 def test_each_record_gets_one_fate(value, scored, errors, dead):
-    batch = triage([record(value, offset=7)], max_bytes=LIMIT)
+    batch = triage([record(value, offset=7)], max_bytes=LIMIT, form=FORM)
     assert len(batch.requests) == scored
     assert [e.code for e in batch.errors] == errors
     assert [d.code for d in batch.dead_letters] == dead
@@ -65,12 +69,12 @@ def test_each_record_gets_one_fate(value, scored, errors, dead):
     [(request(age=math.nan), "age"), (request(fnlwgt=math.inf), "fnlwgt"), (request(workclass=math.nan), "workclass")],
 )
 def test_non_finite_numbers_are_answered_naming_the_field(value, field):
-    [error] = triage([record(value)], max_bytes=LIMIT).errors
+    [error] = triage([record(value)], max_bytes=LIMIT, form=FORM).errors
     assert error.request_id == "r1" and error.message.startswith(field)
 
 
 def test_an_id_that_breaks_the_rule_is_echoed_in_its_error_answer():
-    [error] = triage([record(request("inj-1\n2026-11-28 ERROR forged"))], max_bytes=LIMIT).errors
+    [error] = triage([record(request("inj-1\n2026-11-28 ERROR forged"))], max_bytes=LIMIT, form=FORM).errors
     assert (error.request_id, error.code) == ("inj-1\n2026-11-28 ERROR forged", "invalid_request_id")
     assert "\\n" in error.message  # the message names the character, escaped
 
@@ -80,13 +84,13 @@ def test_a_too_large_record_is_refused_before_it_is_parsed(monkeypatch):
         raise AssertionError("parsed")
 
     monkeypatch.setattr("predict.batch.decode_object", no_parsing)
-    [error] = triage([record(request("big", workclass="z" * 70000))], max_bytes=LIMIT).errors
+    [error] = triage([record(request("big", workclass="z" * 70000))], max_bytes=LIMIT, form=FORM).errors
     assert (error.request_id, error.code) == ("big", "too_large")
 
 
 def test_a_bad_record_does_not_affect_its_neighbours():
     records = [record(request("a")), record(b"\xff"), record(request("b", age=-3)), record(request("c"))]
-    batch = triage(records, max_bytes=LIMIT)
+    batch = triage(records, max_bytes=LIMIT, form=FORM)
     assert [r.request_id for r in batch.requests] == ["a", "c"]
     assert [(e.request_id, e.code) for e in batch.errors] == [("b", "out_of_range")]
     assert [d.code for d in batch.dead_letters] == ["invalid_encoding"]
@@ -102,6 +106,7 @@ class FixedScorer(Scorer):
         object.__setattr__(self, "version", version)
         object.__setattr__(self, "probability", probability)
         object.__setattr__(self, "fail", fail)
+        object.__setattr__(self, "form", FORM)
 
     def transform(self, records):
         return np.zeros((len(records), 1))

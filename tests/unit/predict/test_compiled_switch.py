@@ -1,21 +1,15 @@
 """A version serves on LightGBM at once and moves to its compiled form only once that is built and
-reproduces LightGBM on the holdout; otherwise LightGBM keeps serving."""
+reproduces LightGBM on the version's reference rows; otherwise LightGBM keeps serving."""
 
 import time
 
 import pytest
 
-from predict.compiled_switch import CompiledFormRefused, CompiledSwitch
+from predict.compiled_switch import CompiledFormRefused, CompiledSwitch, check_rows
 from predict.hot_swap import LoadResult, ModelSwapper
 from utils.compiled_cache import CompiledCache, CompiledModel
-from utils.data import frame_to_records, load_test, split_test
-from utils.model_store import MODEL_FILE, ModelStore
+from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, ModelStore
 from utils.scoring import Scorer, scorer_from_files
-
-
-@pytest.fixture(scope="module")
-def holdout():
-    return frame_to_records(split_test(load_test())[1].head(2000))
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +36,9 @@ def wait_for(swapper: ModelSwapper, timeout_s: float = 120) -> list[LoadResult]:
     raise AssertionError("no result from the background threads")
 
 
-def test_the_compiled_form_is_built_checked_and_swapped_in(tmp_path, small_model_files, cache, holdout):
+def test_the_compiled_form_is_built_checked_and_swapped_in(tmp_path, small_model_files, cache):
     scorer = scorer_from_files(1, small_model_files)
-    swapper = ModelSwapper(ModelStore(tmp_path), scorer, upgrade=CompiledSwitch(cache, holdout).of)
+    swapper = ModelSwapper(ModelStore(tmp_path), scorer, upgrade=CompiledSwitch(cache).of)
     try:
         assert swapper.current.engine == "lightgbm", "a version serves on LightGBM at once"
         [result] = wait_for(swapper)
@@ -54,7 +48,7 @@ def test_the_compiled_form_is_built_checked_and_swapped_in(tmp_path, small_model
         swapper.close()
 
 
-def test_a_compiled_form_that_scores_differently_is_refused(small_model_files, other_model_files, cache, holdout):
+def test_a_compiled_form_that_scores_differently_is_refused(small_model_files, other_model_files, cache):
     cache.build(other_model_files[MODEL_FILE], timeout_s=300)
     wrong = cache.load(other_model_files[MODEL_FILE])
     assert wrong is not None
@@ -63,13 +57,13 @@ def test_a_compiled_form_that_scores_differently_is_refused(small_model_files, o
         def load(self, model_text: bytes) -> CompiledModel | None:
             return wrong
 
-    form = CompiledSwitch(WrongObjectCache(cache.root), holdout)
+    form = CompiledSwitch(WrongObjectCache(cache.root))
     with pytest.raises(CompiledFormRefused) as refused:
         form.of(scorer_from_files(1, small_model_files))
     assert refused.value.reason == "mismatch"
 
 
-def test_without_a_compiler_lightgbm_keeps_serving(tmp_path, small_model_files, monkeypatch, holdout):
+def test_without_a_compiler_lightgbm_keeps_serving(tmp_path, small_model_files, monkeypatch):
     import utils.compiled_cache
 
     def missing() -> str:
@@ -77,7 +71,7 @@ def test_without_a_compiler_lightgbm_keeps_serving(tmp_path, small_model_files, 
 
     monkeypatch.setattr(utils.compiled_cache, "compiler_id", missing)
     scorer = scorer_from_files(1, small_model_files)
-    swapper = ModelSwapper(ModelStore(tmp_path), scorer, upgrade=CompiledSwitch(CompiledCache(tmp_path), holdout).of)
+    swapper = ModelSwapper(ModelStore(tmp_path), scorer, upgrade=CompiledSwitch(CompiledCache(tmp_path)).of)
     try:
         [result] = wait_for(swapper)
         assert result.compile_refused == "unavailable"
@@ -102,3 +96,11 @@ def test_scorer_engine_names_what_scores(small_model_files):
     scorer: Scorer = scorer_from_files(1, small_model_files)
     assert scorer.engine == "lightgbm"
     assert scorer.with_compiled(CompiledModel("k", object())).engine == "compiled"
+
+
+def test_a_version_without_a_reference_is_checked_on_rows_drawn_over_its_ranges(small_model_files, cache):
+    old = {name: content for name, content in small_model_files.items() if name in (MODEL_FILE, PREPROCESSOR_FILE)}
+    scorer = scorer_from_files(1, old)
+    records, expected = check_rows(scorer)
+    assert len(records) == 2000 and any(value is None for record in records for value in record.values())
+    assert CompiledSwitch(cache).of(scorer).engine == "compiled"

@@ -8,8 +8,7 @@ import pytest
 
 from predict.batch import decide
 from predict.explain import summarise
-from utils.data import frame_to_records, load_test
-from utils.features import FEATURE_NAMES
+from utils.data import frame_to_records
 from utils.kafka.interface import Record
 from utils.scoring import scorer_from_files
 
@@ -40,9 +39,9 @@ def request(request_id, row, **extra):
     return Record("app", 0, 0, None, json.dumps({"request_id": request_id, "data": row, **extra}).encode())
 
 
-def test_contributions_plus_bias_equal_the_raw_score_of_the_answer(small_model_files):
+def test_contributions_plus_bias_equal_the_raw_score_of_the_answer(small_model_files, adult):
     scorer = scorer_from_files(1, small_model_files)
-    rows = frame_to_records(load_test().head(300))
+    rows = frame_to_records(adult.stream.head(300), adult.spec)
     records = [request(f"r{i}", row, explain=True) for i, row in enumerate(rows)]
     outcome = decide(records, scorer, LIMIT, 5)
     booster = lgb.Booster(model_str=small_model_files["model.txt"].decode())
@@ -54,12 +53,12 @@ def test_contributions_plus_bias_equal_the_raw_score_of_the_answer(small_model_f
         total = sum(value for _, value in explanation.top) + explanation.other + explanation.bias
         assert abs(total - expected_raw) <= 1e-6
         assert abs(1 / (1 + np.exp(-explanation.raw_score)) - answer.probability) <= 1e-6
-        assert {name for name, _ in explanation.top} <= set(FEATURE_NAMES)
+        assert {name for name, _ in explanation.top} <= set(scorer.feature_names)
 
 
-def test_a_request_without_explain_gets_the_plain_answer(small_model_files):
+def test_a_request_without_explain_gets_the_plain_answer(small_model_files, adult):
     scorer = scorer_from_files(1, small_model_files)
-    row = frame_to_records(load_test().head(1))[0]
+    row = frame_to_records(adult.stream.head(1), adult.spec)[0]
     [plain] = decide([request("p", row)], scorer, LIMIT, 5).answers
     assert set(plain.to_dict()) == {"request_id", "prediction", "probability", "model_version", "role"}
     [explained] = decide([request("e", row, explain=True)], scorer, LIMIT, 5).answers
@@ -67,8 +66,8 @@ def test_a_request_without_explain_gets_the_plain_answer(small_model_files):
 
 
 @pytest.mark.parametrize("value", ["yes", 1, None, [True]])
-def test_explain_must_be_a_boolean(small_model_files, value):
+def test_explain_must_be_a_boolean(small_model_files, adult, value):
     scorer = scorer_from_files(1, small_model_files)
-    row = frame_to_records(load_test().head(1))[0]
+    row = frame_to_records(adult.stream.head(1), adult.spec)[0]
     outcome = decide([request("x", row, explain=value)], scorer, LIMIT, 5)
     assert [(e.request_id, e.code) for e in outcome.errors] == [("x", "invalid_type")]

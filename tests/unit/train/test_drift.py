@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import ADULT_RECORD
 from train.drift import (
     EPSILON,
     PSI_WARNING,
@@ -14,23 +15,26 @@ from train.drift import (
     prediction_shift,
     psi,
 )
-from utils.data import load_test, load_train
-from utils.schema import FEATURE_FIELDS
 
 
 @pytest.fixture(scope="module")
-def train() -> pd.DataFrame:
-    return load_train()
+def spec(adult):
+    return adult.spec
 
 
 @pytest.fixture(scope="module")
-def train_vs_train(train) -> dict[str, float]:
-    return feature_drift(train, train)
+def train(adult) -> pd.DataFrame:
+    return adult.training
 
 
 @pytest.fixture(scope="module")
-def train_vs_test(train) -> dict[str, float]:
-    return feature_drift(train, load_test())
+def train_vs_train(spec, train) -> dict[str, float]:
+    return feature_drift(spec, train, train)
+
+
+@pytest.fixture(scope="module")
+def train_vs_test(spec, train, adult) -> dict[str, float]:
+    return feature_drift(spec, train, adult.evaluations["adult_test"])
 
 
 @pytest.mark.parametrize(
@@ -52,18 +56,18 @@ def test_psi_refuses_different_bins():
         psi(np.ones(3), np.ones(4))
 
 
-@pytest.mark.parametrize("name", FEATURE_FIELDS)
+@pytest.mark.parametrize("name", ADULT_RECORD)
 def test_identical_samples_do_not_drift(train_vs_train, name):
     assert train_vs_train[name] == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("name", FEATURE_FIELDS)
+@pytest.mark.parametrize("name", ADULT_RECORD)
 def test_adult_test_split_is_close_to_training(train_vs_test, name):
     assert train_vs_test[name] < 0.1
 
 
 def test_adult_test_split_drifts_nowhere(train_vs_test):
-    assert list(train_vs_test) == list(FEATURE_FIELDS)
+    assert list(train_vs_test) == list(ADULT_RECORD)
     assert drifted(train_vs_test) == []
 
 
@@ -79,10 +83,10 @@ def test_adult_test_split_drifts_nowhere(train_vs_test):
         ("native_country", lambda column: column.map(lambda _: None)),
     ],
 )
-def test_shifted_feature_is_flagged_first(train, name, shift):
+def test_shifted_feature_is_flagged_first(spec, train, name, shift):
     new = train.sample(n=2000, random_state=0).reset_index(drop=True)
     new[name] = shift(new[name])
-    drift = feature_drift(train, new)
+    drift = feature_drift(spec, train, new)
     assert drift[name] > PSI_WARNING
     assert drifted(drift)[0] == name
 
@@ -127,9 +131,9 @@ def test_numeric_values_beyond_the_reference_land_in_the_outer_bins():
 
 
 @pytest.mark.parametrize("rows", [0, 1, 2])
-def test_tiny_new_samples_do_not_raise(train, rows):
-    drift = feature_drift(train, train.head(rows))
-    assert list(drift) == ([] if rows == 0 else list(FEATURE_FIELDS))
+def test_tiny_new_samples_do_not_raise(spec, train, rows):
+    drift = feature_drift(spec, train, train.head(rows))
+    assert list(drift) == ([] if rows == 0 else list(spec.field_names))
     assert all(math.isfinite(value) for value in drift.values())
     assert isinstance(drifted(drift), list)
 

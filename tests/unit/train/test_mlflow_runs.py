@@ -39,17 +39,16 @@ def test_an_interrupted_version_is_recorded_once_in_its_own_run(tmp_path, small_
     assert booster.num_trees() == 20
 
 
-def test_a_training_run_names_its_datasets_and_the_experiment_is_a_training_one(tmp_path):
+def test_a_training_run_names_its_datasets_and_the_experiment_is_a_training_one(tmp_path, adult):
     import json
 
-    from train.mlflow_runs import adult_data_input, observations_input
-    from utils.data import expected_digests, load_train
+    from train.mlflow_runs import data_input, observations_input
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = Tracker(uri, "exp", DEFAULT_REGISTERED_MODEL)
-    base = load_train().head(200)
+    base = adult.training.head(200)
     with tracker.session("retrain-x", {"trigger": "retrain"}) as run_id:
-        tracker.log_inputs([adult_data_input(base), observations_input(base.head(50), "obs-topic", 950, 1000)])
+        tracker.log_inputs([data_input(adult.spec, base), observations_input(base.head(50), "obs-topic", 950, 1000)])
 
     client = MlflowClient(uri)
     run_inputs = client.get_run(run_id).inputs
@@ -57,7 +56,7 @@ def test_a_training_run_names_its_datasets_and_the_experiment_is_a_training_one(
     inputs = run_inputs.dataset_inputs
     by_name = {item.dataset.name: item for item in inputs}
     assert set(by_name) == {"adult.data", "observations[950:1000)"}
-    assert expected_digests()["adult.data"].startswith(by_name["adult.data"].dataset.digest)
+    assert adult.spec.files[0].sha256.startswith(by_name["adult.data"].dataset.digest)
     kafka = by_name["observations[950:1000)"].dataset
     assert kafka.source_type == "kafka"
     assert json.loads(kafka.source) == {"topic": "obs-topic", "partition": 0, "start_offset": 950, "end_offset": 1000}

@@ -35,7 +35,7 @@ def test_shipped_code_holds_the_trial_and_what_it_imports(tmp_path):
 @pytest.mark.parametrize("hyper", ["skopt", "hyperparameterhunter"])
 def test_only_hyperopt_runs_on_spark(hyper):
     with pytest.raises(ValueError, match="hyperopt only"):
-        tune(None, None, TuningSettings(hyper=hyper, max_evals=1), spark=object())  # type: ignore[arg-type]
+        tune(None, TuningSettings(hyper=hyper, max_evals=1), spark=object())  # type: ignore[arg-type]
 
 
 def test_timed_adds_up_repeated_phases():

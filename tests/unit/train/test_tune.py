@@ -1,16 +1,17 @@
 import pytest
 
-from train.tune import SEARCH_SPACE, tune
-from utils.data import frame_columns, load_train
+from train.tune import SEARCH_SPACE, TrainingMatrix, tune
+from utils.data import frame_columns, labels_of
 from utils.features import Preprocessor
 from utils.settings import TuningSettings
 
 
 @pytest.fixture(scope="module")
-def training():
-    train = load_train().sample(4000, random_state=0)
-    preprocessor = Preprocessor.fit(frame_columns(train))
-    return preprocessor.transform(frame_columns(train)), train["label"].to_numpy()
+def training(adult):
+    train, spec = adult.training.sample(4000, random_state=0), adult.spec
+    preprocessor = Preprocessor.fit(spec, frame_columns(train, spec))
+    matrix = preprocessor.transform(frame_columns(train, spec))
+    return TrainingMatrix.of(matrix, labels_of(train), preprocessor.layout)
 
 
 @pytest.mark.parametrize(
@@ -22,9 +23,8 @@ def training():
     ],
 )
 def test_each_library_runs_its_trials(training, hyper, library):
-    matrix, labels = training
     seen: list = []
-    result = tune(matrix, labels, TuningSettings(hyper=hyper, max_evals=3, threads=1), on_trial=seen.append)
+    result = tune(training, TuningSettings(hyper=hyper, max_evals=3, threads=1), on_trial=seen.append)
     assert result.library == library
     assert len(result.trials) == 3 == len(seen)
     assert result.best.cv_logloss == min(t.cv_logloss for t in result.trials)
@@ -36,9 +36,8 @@ def test_each_library_runs_its_trials(training, hyper, library):
 
 @pytest.mark.parametrize("hyper, max_evals", [("hyperopt", 1), ("hyperopt", 3), ("skopt", 2)])
 def test_warm_start_is_the_first_of_max_evals_trials(training, hyper, max_evals):
-    matrix, labels = training
     warm = {d.name: (int(d.low) if d.integer else d.low) for d in SEARCH_SPACE}
     settings = TuningSettings(hyper=hyper, max_evals=max_evals, threads=1)
-    result = tune(matrix, labels, settings, warm_start=warm)
+    result = tune(training, settings, warm_start=warm)
     assert result.trials[0].params == warm
     assert len(result.trials) == max_evals

@@ -19,7 +19,7 @@ from utils.compiled_cache import (
     largest_difference,
     rejection,
 )
-from utils.data import frame_columns, load_test
+from utils.data import frame_columns
 from utils.features import Preprocessor
 from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE
 
@@ -67,10 +67,10 @@ def built(tmp_path_factory, small_model_files):
     return cache, model_text
 
 
-def test_the_compiled_form_scores_all_of_adult_test_like_lightgbm(built, small_model_files):
+def test_the_compiled_form_scores_all_of_adult_test_like_lightgbm(built, small_model_files, adult):
     cache, model_text = built
-    preprocessor = Preprocessor.from_json(small_model_files[PREPROCESSOR_FILE].decode())
-    matrix = preprocessor.transform(frame_columns(load_test()))
+    preprocessor = Preprocessor.from_json(small_model_files[PREPROCESSOR_FILE].decode(), adult.spec)
+    matrix = preprocessor.transform(frame_columns(adult.evaluations["adult_test"], adult.spec))
     reference = np.asarray(lgb.Booster(model_str=model_text.decode()).predict(matrix))
     compiled = cache.load(model_text)
     assert compiled is not None

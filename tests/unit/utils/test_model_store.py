@@ -31,7 +31,7 @@ def test_metadata_records_checksums_and_fields(store, small_model_files):
     metadata = store.metadata(version)
     assert metadata.version == version
     assert metadata.trained_rows == 3000
-    assert set(metadata.checksums) == {"model.txt", "preprocessor.json"}
+    assert set(metadata.checksums) == {"model.txt", "preprocessor.json", "spec.toml", "reference.json"}
     assert metadata.created_at
 
 

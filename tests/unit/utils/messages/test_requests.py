@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from utils.data import default_spec
+from utils.form import Form
 from utils.messages.codec import MessageError, decode_object, encode
 from utils.messages.requests import (
     DeadLetter,
@@ -17,6 +19,7 @@ from utils.messages.requests import (
     peek_request_id,
 )
 
+FORM = Form(default_spec())
 VALID = {
     "age": 39,
     "workclass": "State-gov",
@@ -69,7 +72,7 @@ def with_data(**changes):
 )
 def test_prediction_request_rejects(payload, code):
     with pytest.raises(MessageError) as caught:
-        PredictionRequest.from_dict(payload)
+        PredictionRequest.from_dict(payload, FORM)
     assert caught.value.code == code
     assert caught.value.message
 
@@ -87,7 +90,7 @@ def test_prediction_request_rejects(payload, code):
     ],
 )
 def test_prediction_request_accepts(changes, label):
-    request = PredictionRequest.from_dict(with_data(**changes))
+    request = PredictionRequest.from_dict(with_data(**changes), FORM)
     assert request.request_id == "r1"
     assert request.label == label
     assert set(request.features) == set(VALID)
@@ -95,13 +98,13 @@ def test_prediction_request_accepts(changes, label):
 
 def test_request_error_carries_request_id():
     with pytest.raises(MessageError) as caught:
-        PredictionRequest.from_dict(with_data(age="abc"))
+        PredictionRequest.from_dict(with_data(age="abc"), FORM)
     assert caught.value.request_id == "r1"
 
 
 def test_request_round_trip():
-    request = PredictionRequest.from_dict(with_data(income_bracket=">50K"))
-    assert PredictionRequest.from_dict(json.loads(encode(request.to_dict()))) == request
+    request = PredictionRequest.from_dict(with_data(income_bracket=">50K"), FORM)
+    assert PredictionRequest.from_dict(json.loads(encode(request.to_dict(FORM))), FORM) == request
 
 
 @pytest.mark.parametrize(
@@ -134,7 +137,7 @@ def test_request_id_of_a_record_too_large_to_parse(raw, request_id):
 
 @pytest.mark.parametrize("scores", [None, {3: 0.25, 4: 0.75}])
 def test_observation_round_trip(scores):
-    observation = Observation("r1", PredictionRequest.from_dict(with_data()).features, 1, scores)
+    observation = Observation("r1", PredictionRequest.from_dict(with_data(), FORM).features, 1, scores)
     assert Observation.from_dict(decode_object(encode(observation.to_dict()))) == observation
 
 
