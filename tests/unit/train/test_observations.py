@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.conftest import ADULT_RECORD
 from train.observations import observations_frame, once_per_request
 from utils.data import TARGET, default_spec
 from utils.form import Form
@@ -11,22 +12,7 @@ from utils.messages.requests import Observation
 
 SPEC = default_spec()
 ADULT = Form(SPEC)
-FORM = {
-    "age": 39.0,
-    "workclass": "State-gov",
-    "fnlwgt": 77516.0,
-    "education": "Bachelors",
-    "education_num": 13.0,
-    "marital_status": "Never-married",
-    "occupation": None,
-    "relationship": "Not-in-family",
-    "race": "White",
-    "gender": "Male",
-    "capital_gain": 2174.0,
-    "capital_loss": 0.0,
-    "hours_per_week": 40.0,
-    "native_country": "United-States",
-}
+FORM = {**ADULT_RECORD, "occupation": None}  # a missing category
 
 
 def records(*values: bytes | None) -> list[Record]:
