@@ -32,7 +32,7 @@ else
   started_broker=1
 fi
 
-if [[ -z "$($PY -c 'from utils.model_store import ModelStore; from utils.settings import read_environment as e; print(ModelStore(e()["model_store"]).current_version() or "")')" ]]; then
+if [[ -z "$($PY -c 'from utils.cli import settings_from; from utils.model_store import ModelStore; from utils.settings import CommonSettings; print(ModelStore(settings_from(CommonSettings).model_store).current_version() or "")')" ]]; then
   echo "demo: no model yet, training the first version ($DEMO_INIT_EVALS trials; log: logs/initialize.log)"
   $PY initialize.py --max-evals "$DEMO_INIT_EVALS" 2>&1 | tee logs/initialize.log | grep -E "initial model ready|ERROR" || true
 fi
@@ -61,13 +61,14 @@ cat logs/demo_summary.json
 echo "retrains completed: $(grep -c 'training completed announced' logs/trainer.log) (including the start-up announcement)"
 echo "model swaps:        $(grep -c 'model swapped' logs/predictor.log)"
 $PY - <<'PYEOF'
+from utils.cli import settings_from
 from utils.model_store import ModelStore
-from utils.settings import read_environment
-store = ModelStore(read_environment()["model_store"])
+from utils.settings import CommonSettings
+store = ModelStore(settings_from(CommonSettings).model_store)
 for version in store.versions():
     meta = store.metadata(version)
-    print(f"model v{version}: trigger={meta['trigger']} rows={meta['trained_rows']} "
-          f"holdout_auc={meta['metrics']['holdout_auc']:.4f} promoted={meta.get('promoted')}")
+    print(f"model v{version}: trigger={meta.trigger} spec={meta.spec_name} rows={meta.trained_rows} "
+          f"holdout_auc={meta.metrics['holdout_auc']:.4f} promoted={meta.promoted}")
 print(f"serving: v{store.current_version()}")
 PYEOF
 echo "MLflow: make mlflow-ui  (or: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db)"

@@ -113,8 +113,12 @@ class DatasetSpec:
     def form_digest(self) -> str:
         """What a request must look like, as a digest: two versions with the same digest take the
         same requests (a retrain keeps it; `initialize.py --force` with another spec changes it)."""
-        form = {"fields": [_plain(item) for item in self.fields], "label": _plain(self.label)}
-        return hashlib.sha256(json.dumps(form, sort_keys=True).encode()).hexdigest()
+        cached = self.__dict__.get("_form_digest")  # asked once per batch during a rollout
+        if cached is None:
+            form = {"fields": [_plain(item) for item in self.fields], "label": _plain(self.label)}
+            cached = hashlib.sha256(json.dumps(form, sort_keys=True).encode()).hexdigest()
+            object.__setattr__(self, "_form_digest", cached)
+        return cached
 
     def relative_to(self, folder: Path) -> DatasetSpec:
         """The same spec, written to live in `folder`: its data paths relative to it where they can be."""
