@@ -20,8 +20,8 @@ from mlflow import MlflowClient
 from tests.integration.conftest import Pipeline
 from tests.integration.figures import record_figures
 from tests.integration.processes import ServiceProcess, run_script
-from utils.kafka.clients import create_producer
-from utils.kafka.interface import ProducerOptions
+from utils.kafka.clients import create_admin, create_producer
+from utils.kafka.interface import ProducerOptions, TopicSpec
 from utils.messages.codec import encode
 from utils.messages.events import TrainingCompleted
 from utils.model_store import ModelStore
@@ -198,8 +198,14 @@ def test_a_registry_predictor_serves_through_an_outage_and_swaps_after(server_pi
     predictor = pipeline.start_predictor("--model-source", "mlflow", "--model-store", str(cache))
     assert predictor.metric("pipeline_mlflow_reachable") == 1, "its champion came from MLflow"
     # Version 2 is trained and registered (as a trainer would), then MLflow goes down before this
-    # predictor has fetched it; the announcement arrives during the outage.
-    result = run_script("initialize.py", ["--force", "--max-evals", "1", "--threads", "2"], pipeline.env)
+    # predictor has fetched it; the announcement arrives during the outage. (initialize.py --force
+    # announces a version itself: here on a topic this predictor does not follow.)
+    unwatched = "unwatched-events"
+    admin = create_admin(KafkaSettings(bootstrap_servers=pipeline.bootstrap))
+    admin.create_topics([TopicSpec(pipeline.topic(unwatched), 1)])
+    admin.close()
+    env = {**pipeline.env, "PIPELINE_MODEL_EVENTS_TOPIC": unwatched}
+    result = run_script("initialize.py", ["--force", "--max-evals", "1", "--threads", "2"], env)
     assert result.returncode == 0, result.stderr[-3000:]
     server.stop()
     producer = create_producer(KafkaSettings(bootstrap_servers=pipeline.bootstrap), ProducerOptions("test"))
