@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help docs venv venv-spark kafka-up kafka-down kafka-status initialize demo test test-unit lint rollback benchmark benchmark-quick benchmark-retrain mlflow-ui clean
+.PHONY: help docs venv venv-spark kafka-up kafka-down kafka-status registry-up registry-down registry-status initialize demo test test-unit lint rollback benchmark benchmark-quick benchmark-retrain mlflow-ui clean
 
 help:
 	@echo "make demo        set up everything and run the whole pipeline (about 5 minutes)"
 	@echo "make test        install, start Kafka, run unit + integration tests, stop Kafka"
 	@echo "make test-unit   fast tests, no services"
 	@echo "make kafka-up    start the local Kafka broker (make kafka-down stops it)"
+	@echo "make registry-up start the local schema registry, Apicurio (make registry-down stops it)"
 	@echo "make initialize  train the first model version (python initialize.py)"
 	@echo "make rollback VERSION=N  serve model version N again (predictors swap at once)"
 	@echo "make mlflow-ui   browse runs and registered models at http://127.0.0.1:5000"
@@ -41,6 +42,15 @@ kafka-down:
 
 kafka-status:
 	bash scripts/kafka.sh status
+
+registry-up:
+	bash scripts/registry.sh start
+
+registry-down:
+	bash scripts/registry.sh stop
+
+registry-status:
+	bash scripts/registry.sh status
 
 initialize: venv
 	$(PY) initialize.py

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from predict.explain import summarise
+from predict.schema_cache import MissingSchema, SchemaLookup, WriterSchema
 from utils.form import Form
 from utils.kafka.interface import Record
 from utils.messages.codec import MessageError, decode_object
@@ -33,9 +35,17 @@ from utils.messages.requests import (
     peek_request_id,
     read_request_id,
 )
+from utils.schema_registry import wire
+from utils.schema_registry.schemas import avro_string_prefix
 from utils.scoring import DECISION_THRESHOLD, Scorer
 
 log = logging.getLogger(__name__)
+
+# How a request came, and so how its answer goes: plain JSON, or the registry's wire format with a
+# JSON Schema or an Avro schema (docs/schema-registry.md).
+AnswerFormat = Literal["plain", "json", "avro"]
+PLAIN: AnswerFormat = "plain"
+NO_SCHEMAS: Mapping[int, SchemaLookup] = {}
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,8 @@ class Triage:
     errors: tuple[PredictionError, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
     payloads: tuple[dict, ...] = ()  # the decoded JSON of each request, for a challenger of another form
+    formats: tuple[AnswerFormat, ...] = ()  # of each request (empty: all plain)
+    error_formats: tuple[AnswerFormat, ...] = ()  # of each error answer (empty: all plain)
 
 
 @dataclass(frozen=True)
@@ -84,26 +96,40 @@ class BatchOutcome:
     shadow: Scored | None = None  # the challenger's scores of the same requests, during a rollout
     scoring_failure: str | None = field(default=None)
     validate_s: float = 0.0  # time spent reading and validating the records
+    answer_formats: tuple[AnswerFormat, ...] = ()  # of each answer (empty: all plain)
+    error_formats: tuple[AnswerFormat, ...] = ()  # of each error answer (empty: all plain)
 
 
-def triage(records: Sequence[Record], max_bytes: int, form: Form) -> Triage:
+def triage(
+    records: Sequence[Record], max_bytes: int, form: Form, schemas: Mapping[int, SchemaLookup] = NO_SCHEMAS
+) -> Triage:
     """Validate each record alone, against the serving version's form: one bad record never affects
-    the others."""
+    the others. A record in the registry's wire format is read with its writer schema from
+    `schemas` (predict/schema_cache.py: every id of the batch)."""
     requests: list[PredictionRequest] = []
     payloads: list[dict] = []
+    formats: list[AnswerFormat] = []
     errors: list[PredictionError] = []
+    error_formats: list[AnswerFormat] = []
     dead_letters: list[DeadLetter] = []
     for record in records:
         request_id = None
+        answer_format = PLAIN
         try:
             if record.value is not None and len(record.value) > max_bytes:
                 # Refused before parsing: a huge record must not cost a full JSON parse.
                 request_id = peek_request_id(record.value)
                 raise MessageError("too_large", f"the message has {len(record.value)} bytes, the limit is {max_bytes}")
-            payload = decode_object(record.value)
+            value = record.value
+            if value is not None and wire.is_framed(value):
+                answer_format = answer_format_of(value, schemas)
+                payload = read_framed(value, schemas, form)
+            else:
+                payload = decode_object(value)
             request_id = read_request_id(payload)
             requests.append(PredictionRequest.from_dict(payload, form))
             payloads.append(payload)
+            formats.append(answer_format)
         except MessageError as error:
             request_id = request_id or error.request_id  # an id that breaks the rule, still safe to echo
             if request_id is None:
@@ -112,7 +138,54 @@ def triage(records: Sequence[Record], max_bytes: int, form: Form) -> Triage:
                 )
             else:
                 errors.append(PredictionError(request_id, error.code, error.message))
-    return Triage(tuple(requests), tuple(errors), tuple(dead_letters), tuple(payloads))
+                error_formats.append(answer_format)
+    return Triage(
+        tuple(requests), tuple(errors), tuple(dead_letters), tuple(payloads), tuple(formats), tuple(error_formats)
+    )
+
+
+def answer_format_of(value: bytes, schemas: Mapping[int, SchemaLookup]) -> AnswerFormat:
+    """The format a wire-format record's answer goes in: its schema's, or for an id that cannot be
+    read, the format its payload looks like."""
+    found = schemas.get(wire.schema_id_of(value))
+    if isinstance(found, WriterSchema):
+        return found.format
+    return "json" if wire.payload_of(value)[:1] == b"{" else "avro"
+
+
+def read_framed(value: bytes, schemas: Mapping[int, SchemaLookup], form: Form) -> dict:
+    """A wire-format record's request as a JSON object, or MessageError (`schema_mismatch`,
+    `schema_unavailable`, or the JSON codes for a JSON payload)
+    carrying the request id when one can be read."""
+    schema_id, payload = wire.schema_id_of(value), wire.payload_of(value)
+    found = schemas.get(schema_id) or MissingSchema(schema_id, "schema_unavailable", "schema id not looked up")
+    if isinstance(found, MissingSchema):
+        raise MessageError(found.code, found.message, request_id=_readable_id(payload))
+    if found.avro is None:
+        try:
+            return decode_object(payload)
+        except MessageError as error:
+            error.request_id = _readable_id(payload)
+            raise
+    try:
+        return found.avro.read(payload, form.required)
+    except MessageError as error:
+        error.request_id = _readable_id(payload)
+        raise
+
+
+def _readable_id(payload: bytes) -> str | None:
+    """The request id of a payload that cannot be read whole: a JSON one's, or the string an Avro
+    record starts with (the request id, in the schemas this pipeline registers)."""
+    if payload[:1] == b"{":
+        return peek_request_id(payload)
+    text = avro_string_prefix(payload)
+    if text is None:
+        return None
+    try:
+        return read_request_id({"request_id": text})
+    except MessageError as error:
+        return error.request_id
 
 
 def canary_share(request_id: str) -> float:
@@ -258,12 +331,13 @@ def decide(
     max_bytes: int,
     explain_top: int,
     challenger: Challenger | None = None,
+    schemas: Mapping[int, SchemaLookup] | None = None,
 ) -> BatchOutcome:
     """The outcome of one batch. A scoring failure answers each valid request with an
     `internal_error` instead of leaving it unanswered; its observations are still kept (they are
     valid training data whatever the model did)."""
     started = time.perf_counter()
-    sorted_batch = triage(records, max_bytes, scorer.form)
+    sorted_batch = triage(records, max_bytes, scorer.form, schemas or NO_SCHEMAS)
     validate_s = time.perf_counter() - started
     try:
         answers, scored, shadow = score(sorted_batch.requests, scorer, explain_top, challenger, sorted_batch.payloads)
@@ -276,6 +350,7 @@ def decide(
             observations=observations_of(sorted_batch.requests),
             scoring_failure=failure,
             validate_s=validate_s,
+            error_formats=sorted_batch.error_formats + sorted_batch.formats,
         )
     return BatchOutcome(
         answers,
@@ -285,6 +360,8 @@ def decide(
         scored,
         shadow,
         validate_s=validate_s,
+        answer_formats=sorted_batch.formats,
+        error_formats=sorted_batch.error_formats,
     )
 
 

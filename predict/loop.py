@@ -14,8 +14,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from predict.batch import BatchOutcome, decide
+from predict.answers import AnswerEncoder
+from predict.batch import PLAIN, AnswerFormat, BatchOutcome, decide
 from predict.hot_swap import ModelSwapper
+from predict.schema_cache import SchemaCache
 from predict.telemetry import Telemetry
 from utils import metrics
 from utils.kafka.health import BrokerHealth
@@ -30,6 +32,7 @@ from utils.messages.events import (
     event_from_dict,
     serving_version,
 )
+from utils.schema_registry import wire
 from utils.settings import PredictorSettings
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ class Serving:
     model_events: Consumer  # the model-events topic, from its end
     swapper: ModelSwapper
     telemetry: Telemetry
+    schemas: SchemaCache  # the registry's schemas of wire-format requests
     stop: threading.Event
 
 
@@ -64,6 +68,8 @@ class ServingLoop:
         self.swapper = serving.swapper
         self.telemetry = serving.telemetry
         self.stop = serving.stop
+        self.schemas = serving.schemas
+        self.answers = AnswerEncoder(serving.schemas)
         self._next_events_poll = 0.0
         self._next_lag_check = 0.0
 
@@ -120,12 +126,14 @@ class ServingLoop:
 
     def decide(self, records: list[Record]) -> BatchOutcome:
         """The batch's outcome from the serving model (and the challenger of a rollout), recorded."""
+        schema_ids = {wire.schema_id_of(r.value) for r in records if r.value is not None and wire.is_framed(r.value)}
         outcome = decide(
             records,
             self.swapper.current,
             self.settings.max_message_bytes,
             self.settings.explain_top,
             self.swapper.serving_challenger(),
+            self.schemas.lookup(schema_ids) if schema_ids else None,
         )
         self.telemetry.outcome(outcome)
         return outcome
@@ -133,8 +141,16 @@ class ServingLoop:
     def send_outcome(self, outcome: BatchOutcome) -> tuple[list[Delivery], list[Delivery]]:
         """Send answers, error answers and dead letters (first list) and observations (second)."""
         topics = self.topics
-        results = [self.send(topics.predictions, answer.to_dict(), answer.request_id) for answer in outcome.answers]
-        results += [self.send(topics.predictions, error.to_dict(), error.request_id) for error in outcome.errors]
+        answer_formats = outcome.answer_formats or [PLAIN] * len(outcome.answers)
+        error_formats = outcome.error_formats or [PLAIN] * len(outcome.errors)
+        results = [
+            self.answer(answer.to_dict(), answer.request_id, answer_format)
+            for answer, answer_format in zip(outcome.answers, answer_formats, strict=True)
+        ]
+        results += [
+            self.answer(error.to_dict(), error.request_id, error_format)
+            for error, error_format in zip(outcome.errors, error_formats, strict=True)
+        ]
         results += [self.send(topics.dead_letter, dead.to_dict(), None) for dead in outcome.dead_letters]
         observations = [self.send(topics.observations, o.to_dict(), o.request_id) for o in outcome.observations]
         return results, observations
@@ -152,6 +168,10 @@ class ServingLoop:
     def send_own(self, event: PredictorEvent) -> None:
         """A message of the predictor's own (not caused by a batch), sent between batches."""
         raise NotImplementedError
+
+    def answer(self, payload: dict, request_id: str, answer_format: AnswerFormat) -> Delivery:
+        value = self.answers.encode(payload, answer_format)
+        return self.producer.send(self.topics.predictions, value, request_id.encode("utf-8"))
 
     def send(self, topic: str, payload: dict, key: str | None) -> Delivery:
         return self.producer.send(topic, encode(payload), key.encode("utf-8") if key else None)

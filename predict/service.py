@@ -21,6 +21,7 @@ from predict.hot_swap import ModelSwapper
 from predict.loop import Serving, ServingLoop
 from predict.model_source import MlflowModelSource
 from predict.reporting import ServingReporter
+from predict.schema_cache import SchemaCache
 from predict.telemetry import Telemetry
 from utils.cli import EXIT_CONFIGURATION
 from utils.compiled_cache import CompiledCache
@@ -33,6 +34,8 @@ from utils.messages.codec import MessageError
 from utils.metrics import serve_metrics
 from utils.mlflow_outage import call_when_up
 from utils.model_store import ModelStore, ModelStoreError
+from utils.schema_registry.client import RegistryClient
+from utils.schema_registry.schemas import subjects
 from utils.scoring import Scorer, load_scorer
 from utils.settings import PredictorSettings
 
@@ -82,7 +85,8 @@ def run(settings: PredictorSettings, stop: threading.Event) -> int:
     telemetry = Telemetry(reporter, swapper, refusal_is_error=settings.scorer == "compiled")
     telemetry.started()
     reporter.start()
-    serving = Serving(settings, instance, consumer, producer, model_events, swapper, telemetry, stop)
+    schemas = schema_cache(settings, store, scorer.version)
+    serving = Serving(settings, instance, consumer, producer, model_events, swapper, telemetry, schemas, stop)
     loop: ServingLoop
     try:
         assign_from_end(model_events, topics.model_events)
@@ -135,6 +139,23 @@ def serving_version(
     except ModelStoreError as error:
         log.error("the current model version cannot serve: %s (roll back to another version)", error)
         return None
+
+
+def schema_cache(settings: PredictorSettings, store: ModelStore, version: int) -> SchemaCache:
+    """What the predictor reads wire-format requests with: the registry (none without a URL: such
+    requests are answered `schema_unavailable`), and the answer ids the serving version recorded."""
+    url = settings.common.schema_registry_url
+    request_subject, answer_subject = subjects(settings.common.topics)
+    cache = SchemaCache(RegistryClient(url) if url else None, request_subject, answer_subject)
+    try:
+        recorded = store.metadata(version).schemas
+    except ModelStoreError:
+        recorded = None
+    if recorded is not None and recorded.answer_subject == answer_subject and recorded.format in ("json", "avro"):
+        cache.seed_answer_ids({recorded.format: recorded.answer_id})  # type: ignore[dict-item]
+    if url:
+        log.info("schema registry url=%s requests=%s answers=%s", url, request_subject, answer_subject)
+    return cache
 
 
 def compiled_switch(settings: PredictorSettings, store: ModelStore) -> Callable[[Scorer], Scorer] | None:

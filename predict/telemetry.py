@@ -77,6 +77,9 @@ class Telemetry:
                 by_challenger = sum(answer.role == CHALLENGER for answer in outcome.answers)
                 metrics.ANSWERS.labels(role=CHALLENGER).inc(by_challenger)
                 metrics.ANSWERS.labels(role=CHAMPION).inc(len(outcome.answers) - by_challenger)
+        for answer_format in outcome.answer_formats + outcome.error_formats:
+            if answer_format != "plain":
+                metrics.WIRE_REQUESTS.labels(format=answer_format).inc()
         for error in outcome.errors:
             log.info("request refused request_id=%s code=%s reason=%s", error.request_id, error.code, error.message)
             metrics.REQUEST_ERRORS.labels(code=error.code).inc()

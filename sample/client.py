@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sample.serializers import Serializers, serializers_for
 from utils.data import decode, default_spec, frame_of, frame_to_records, labels_of, load_dataset, parse_csv, read_file
 from utils.form import Form
 from utils.kafka.clients import create_consumer, create_producer
@@ -25,9 +26,10 @@ from utils.kafka.health import flush_or_wait
 from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
-from utils.messages.codec import MessageError, decode_object, encode
+from utils.messages.codec import MessageError
 from utils.messages.requests import Explanation, Prediction, PredictionError, PredictionRequest, answer_from_dict
 from utils.model_store import ModelStore
+from utils.schema_registry.client import SchemaNotFound
 from utils.scoring import spec_of
 from utils.settings import SampleAppSettings
 from utils.spec import DatasetSpec, Label
@@ -133,6 +135,11 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
     if not rows:
         log.error("no rows to send in %s", settings.data)
         return 2
+    try:
+        serializers = serializers_for(common, spec)
+    except SchemaNotFound as error:
+        log.error("no request schema in the schema registry (run initialize.py with it first): %s", error)
+        return 2
     wait_for_broker(common.kafka, common.topics, stop, (common.topics.app_messages, common.topics.predictions))
     producer = create_producer(common.kafka, ProducerOptions("sample-app"))
     consumer = create_consumer(common.kafka, ConsumerOptions("sample-app", read_committed=True))
@@ -146,33 +153,37 @@ def run(settings: SampleAppSettings, stop: threading.Event) -> int:
                 break
             index = (settings.start + i) % len(rows)
             request = PredictionRequest(str(uuid.uuid4()), rows[index], labels[index], settings.explain)
-            producer.send(common.topics.app_messages, encode(request.to_dict(form)), request.request_id.encode())
+            producer.send(
+                common.topics.app_messages, serializers.request(request.to_dict(form)), request.request_id.encode()
+            )
             tally.sent_at[request.request_id] = time.monotonic()
             if (label := labels[index]) is not None:
                 tally.labels[request.request_id] = label
             # Read answers until the next request is due (at rate 0, only what is already there).
             due = started + (i + 1) * interval
-            _read_answers(consumer, tally, settings, spec.label, max(0.0, due - time.monotonic()))
+            _read_answers(consumer, tally, settings, serializers, spec.label, max(0.0, due - time.monotonic()))
         flush_or_wait(producer, stop, "requests")
         deadline = time.monotonic() + settings.timeout_s
         while len(tally.answers) < len(tally.sent_at) and time.monotonic() < deadline and not stop.is_set():
-            _read_answers(consumer, tally, settings, spec.label, min(0.5, deadline - time.monotonic()))
+            _read_answers(consumer, tally, settings, serializers, spec.label, min(0.5, deadline - time.monotonic()))
     finally:
         producer.close(timeout_s=10)
         consumer.close()
-    summary = tally.summary()
+    summary = tally.summary() | {"format": serializers.name}
     print(json.dumps(summary, indent=2))
     if settings.summary_json is not None:
         settings.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     return 0 if summary["unanswered"] == 0 else 1
 
 
-def _read_answers(consumer: Consumer, tally: Tally, settings: SampleAppSettings, label: Label, wait_s: float) -> None:
+def _read_answers(
+    consumer: Consumer, tally: Tally, settings: SampleAppSettings, serializers: Serializers, label: Label, wait_s: float
+) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         for record in consumer.poll(max(0.0, deadline - time.monotonic())):
             try:
-                answer = answer_from_dict(decode_object(record.value))
+                answer = answer_from_dict(serializers.answer(record.value))
             except MessageError as error:
                 log.warning("unreadable answer offset=%s error=%s", record.offset, error)
                 continue

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: start the local broker (unless KAFKA_BOOTSTRAP_SERVERS names a reachable one), run
-# `make lint` (ruff check, ruff format --check, mypy) and the whole test suite (unit, contract,
-# integration), then stop the broker if this script started it.
+# `make test`: start the local broker (unless KAFKA_BOOTSTRAP_SERVERS names a reachable one) and
+# the local schema registry (unless SCHEMA_REGISTRY_URL names one), run `make lint` (ruff check,
+# ruff format --check, mypy) and the whole test suite (unit, contract, integration), then stop
+# what this script started.
 #
 # The slowest group, the MLflow tracking-server tests (mostly waiting out outages they cause) and
 # the Spark tests (a JVM start-up and a standalone cluster), runs in a second pytest process beside
@@ -11,13 +12,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/broker_env.sh
 
-started_broker=0
+# The tests' schema registry: its own port and state, so a developer's registry on 8081 is left
+# alone; tests/integration/test_schema_registry.py finds it by PIPELINE_TEST_REGISTRY_URL (every
+# other test runs without a registry, as the pipeline does by default).
+test_registry=(env REGISTRY_PORT="${TEST_REGISTRY_PORT:-18081}" REGISTRY_STATE_DIR="${TMPDIR:-/tmp}/pipeline-test-registry")
+started_broker=0 started_registry=0
+stop_services() {
+  if [[ $started_registry == 1 ]]; then "${test_registry[@]}" bash scripts/registry.sh stop; fi
+  if [[ $started_broker == 1 ]]; then bash scripts/kafka.sh stop; fi
+}
+trap stop_services EXIT
 if ! broker_reachable; then
   bash scripts/kafka.sh start
   started_broker=1
 fi
-stop_broker() { if [[ $started_broker == 1 ]]; then bash scripts/kafka.sh stop; fi; }
-trap stop_broker EXIT
+if [[ -z "${PIPELINE_TEST_REGISTRY_URL:-}" ]]; then
+  "${test_registry[@]}" bash scripts/registry.sh reset >/dev/null
+  "${test_registry[@]}" bash scripts/registry.sh start
+  started_registry=1
+  export PIPELINE_TEST_REGISTRY_URL="http://localhost:${TEST_REGISTRY_PORT:-18081}/apis/ccompat/v7"
+fi
 
 make --no-print-directory lint
 

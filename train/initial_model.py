@@ -12,6 +12,7 @@ from train.champion import Registry, make_current
 from train.mlflow_runs import Tracker, data_input
 from train.pipeline import train_version
 from train.rollout.trial import Ending, Trials
+from train.schema_registration import register_schemas
 from train.spark import spark_session
 from utils.data import default_spec, load_dataset
 from utils.form import Form
@@ -19,7 +20,8 @@ from utils.kafka.clients import create_producer
 from utils.kafka.interface import KafkaError, ProducerOptions
 from utils.messages.events import SUPERSEDED, TrainingCompleted
 from utils.mlflow_outage import probe
-from utils.model_store import ModelStore, ModelStoreError
+from utils.model_store import ModelStore, ModelStoreError, VersionMetadata
+from utils.schema_registry.client import RegistryClient
 from utils.scoring import load_scorer
 from utils.settings import InitializeSettings
 from utils.spec import DatasetSpec, form_changes, load_spec, to_toml
@@ -48,6 +50,10 @@ def run(settings: InitializeSettings, stop: threading.Event) -> int:
         return 0
     if current is not None:
         announce_lineage(store, current, spec)
+    schemas = None
+    if settings.common.schema_registry_url is not None:  # first: a spec the registry refuses is not trained
+        client = RegistryClient(settings.common.schema_registry_url)
+        schemas = register_schemas(client, spec, settings.schema_format, settings.common.topics)
     probe(settings.common.tracking_uri)  # before the long search: exit 4 at once if MLflow is down
     dataset = load_dataset(spec, settings.download)
     log.info(
@@ -67,6 +73,7 @@ def run(settings: InitializeSettings, stop: threading.Event) -> int:
             store,
             tracker,
             trigger="initialize",
+            lineage=VersionMetadata(schemas=schemas),
             extra_evaluations=dataset.evaluations,
             should_stop=stop.is_set,
             inputs=[data_input(spec, dataset.training)],

@@ -108,6 +108,8 @@ def train_version(
         tags |= {"replaces_version": lineage.replaces_version, "replaces_mlflow_run_id": lineage.replaces_mlflow_run_id}
     if tuning.spark.master is not None:
         tags["spark_master"] = tuning.spark.master
+    if lineage.schemas is not None:
+        tags |= lineage.schemas.tags()
     mlflow_started = time.perf_counter()
     with tracker.session(run_name=f"{trigger}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags) as run_id:
         tracker.log_inputs(inputs)

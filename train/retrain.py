@@ -19,11 +19,13 @@ from train.observations import observations_frame, read_observations
 from train.pipeline import TrainedVersion, timed, train_version
 from train.publish import Publisher
 from train.rollout.decision import holdout_gate
+from train.schema_registration import register_when_up
 from utils import metrics
 from utils.data import Dataset, frame_to_records, load_dataset
-from utils.model_store import ModelStore, TrainedUnder, VersionMetadata
+from utils.model_store import ModelStore, SchemaIds, TrainedUnder, VersionMetadata
+from utils.schema_registry.client import RegistryClient, SchemaRefused
 from utils.scoring import Scorer, load_scorer
-from utils.settings import TrainerSettings
+from utils.settings import SchemaFormat, TrainerSettings
 from utils.spec import DatasetSpec, to_toml
 
 log = logging.getLogger(__name__)
@@ -88,12 +90,22 @@ class Retrainer:
         )
         with timed(timings, "drift"):
             drift_metrics = self.measure_drift(scorer, dataset.training, new_rows)
+        try:
+            schemas = self.register_schemas(spec, champion_metadata)
+        except SchemaRefused as error:
+            log.error(
+                "retrain not published: the schema registry refuses the serving spec's schemas end_offset=%s error=%s",
+                end_offset,
+                error,
+            )
+            metrics.RETRAINS_REJECTED.inc()
+            return
         metrics.RETRAINS_STARTED.inc()
         metrics.RETRAIN_END_OFFSET.set(end_offset)
         started = time.monotonic()
         try:
             trained = self._train(
-                dataset, training, new_rows, end_offset, champion, champion_metadata, drift_metrics, timings
+                dataset, training, new_rows, end_offset, champion, champion_metadata, drift_metrics, timings, schemas
             )
         finally:
             metrics.RETRAIN_END_OFFSET.set(0)
@@ -112,6 +124,7 @@ class Retrainer:
         champion_metadata: VersionMetadata,
         drift_metrics: dict[str, float],
         timings: dict[str, float],
+        schemas: SchemaIds | None,
     ) -> TrainedVersion:
         """Tune from the champion's parameters, gate against it on the holdout, publish."""
         topic = self.settings.common.topics.observations
@@ -130,6 +143,7 @@ class Retrainer:
                 new_rows=len(new_rows),
                 replaces_version=champion,
                 replaces_mlflow_run_id=champion_metadata.mlflow_run_id,
+                schemas=schemas,
             ),
             warm_start=champion_metadata.params or None,
             should_stop=self.stop.is_set,
@@ -142,6 +156,17 @@ class Retrainer:
             spark=self.spark,
             timings=timings,
         )
+
+    def register_schemas(self, spec: DatasetSpec, champion: VersionMetadata) -> SchemaIds | None:
+        """With a schema registry: the new version's schemas, in the champion's format (JSON Schema
+        for a champion registered without one), registered before it is trained."""
+        url = self.settings.common.schema_registry_url
+        if url is None:
+            return None
+        schema_format: SchemaFormat = (
+            "avro" if champion.schemas is not None and champion.schemas.format == "avro" else "json"
+        )
+        return register_when_up(RegistryClient(url), spec, schema_format, self.settings.common.topics, self.stop)
 
     def measure_drift(self, scorer: Scorer, reference: pd.DataFrame, new_rows: pd.DataFrame) -> dict[str, float]:
         """PSI per feature of the new observations against the data file, and the shift of the

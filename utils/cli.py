@@ -27,6 +27,7 @@ from utils.data import DataIntegrityError
 from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed, ProducerFenced
 from utils.logs import configure_logging
 from utils.mlflow_outage import TrackingUnavailable, configure_http_retries, is_outage
+from utils.schema_registry.client import RegistryUnavailable, SchemaRefused
 from utils.settings import OPTION, PROJECT_ROOT, SCRIPTS, CommonSettings, Option, SettingsError
 from utils.shutdown import StopRequested, stop_on_signals
 from utils.spec import SpecError
@@ -37,6 +38,7 @@ EXIT_OK = 0
 EXIT_CONFIGURATION = 2  # a bad flag or variable, bad data files, no model yet
 EXIT_ACCESS_DENIED = 3  # wrong credentials, untrusted certificate, or an ACL that forbids the job
 EXIT_TRACKING_UNAVAILABLE = 4  # a one-shot command (initialize, rollback) found MLflow down: run it again
+EXIT_REGISTRY_UNAVAILABLE = 5  # initialize found the schema registry down: run it again
 
 NOT_GIVEN: Any = object()  # a flag's default, so that the environment can fill it in
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -332,6 +334,10 @@ def exit_code_for(error: BaseException, tracking_uri: str = "") -> tuple[int, st
         return EXIT_CONFIGURATION, f"data check failed: {error}"
     if isinstance(error, SpecError):
         return EXIT_CONFIGURATION, f"dataset spec: {error}"
+    if isinstance(error, SchemaRefused):
+        return EXIT_CONFIGURATION, f"the schema registry refuses the spec's schemas, nothing trained: {error}"
+    if isinstance(error, RegistryUnavailable):
+        return EXIT_REGISTRY_UNAVAILABLE, f"{error}: run this again once it answers"
     if isinstance(error, StopRequested):
         return EXIT_OK, f"stopped: {error}"
     if isinstance(error, TrackingUnavailable) or is_outage(error):

@@ -101,7 +101,7 @@ def configure_logging(level: str, service: str, log_format: str = "text") -> Non
         handler.setFormatter(SafeTextFormatter(f"%(asctime)s %(levelname)s service={service} %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # Client libraries are chatty at INFO (every connection, every rebalance step).
-    for noisy in ("mlflow", "alembic", "urllib3", "git", "hyperopt"):
+    for noisy in ("mlflow", "alembic", "urllib3", "git", "hyperopt", "httpx", "httpx2", "httpcore2"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # The Kafka clients log every failed connection attempt (kafka-python one every 80 ms while a
     # broker is down): their records stay with utils/kafka/health.py, which says "unreachable" and

@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 # Every service
 READY = Gauge("pipeline_ready", "1 while the service's loop runs (after its set-up, until it stops)")
 KAFKA_REACHABLE = Gauge("pipeline_kafka_reachable", "0 while the Kafka cluster does not answer this service, else 1")
+SCHEMA_REGISTRY_REACHABLE = Gauge(
+    "pipeline_schema_registry_reachable", "0 while the schema registry does not answer this service, else 1"
+)
 MLFLOW_REACHABLE = Gauge("pipeline_mlflow_reachable", "0 while MLflow does not answer this service, else 1")
 
 # Predictor
@@ -30,6 +33,17 @@ ANSWERS = Counter("pipeline_answers", "Answers sent, by the role of the model th
 ROLE_VERSION = Gauge("pipeline_role_version", "Model version in each role (challenger 0: no rollout)", ["role"])
 CHALLENGER_LOADED = Gauge(
     "pipeline_challenger_loaded", "Version of the challenger loaded and scoring beside the champion (0: none)"
+)
+WIRE_REQUESTS = Counter(
+    "pipeline_wire_requests", "Requests read in the schema registry's wire format, by schema format", ["format"]
+)
+PLAIN_FALLBACK_ANSWERS = Counter(
+    "pipeline_plain_fallback_answers", "Answers to wire-format requests sent as plain JSON: no answer schema id known"
+)
+SCHEMA_LOOKUPS = Counter(
+    "pipeline_schema_lookups",
+    "Schema ids asked of the registry: found, not_found, other_subject, unavailable",
+    ["outcome"],
 )
 BATCH_SIZE = Histogram("pipeline_batch_size", "Records per micro-batch", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
 BATCH_SECONDS = Histogram(

@@ -63,6 +63,26 @@ class TrainedUnder:
 
 
 @dataclass(frozen=True)
+class SchemaIds:
+    """The schema registry's ids of what a version serves (docs/schema-registry.md): its requests'
+    schema (under `<app topic>-value`) and its answers' (under `<predictions topic>-value`)."""
+
+    format: str  # "json" (JSON Schema) or "avro"
+    request_subject: str
+    request_id: int
+    answer_subject: str
+    answer_id: int
+
+    def tags(self) -> dict[str, str]:
+        """For the version's MLflow run."""
+        return {
+            "schema_format": self.format,
+            "request_schema": f"{self.request_subject}:{self.request_id}",
+            "answer_schema": f"{self.answer_subject}:{self.answer_id}",
+        }
+
+
+@dataclass(frozen=True)
 class RolloutDecision:
     """How a version's trial ended, written before it is carried out (so a restart finishes it)."""
 
@@ -100,6 +120,7 @@ class VersionMetadata:
     replaces_mlflow_run_id: str = ""
     rollout: TrainedUnder = TrainedUnder()
     rollout_decision: RolloutDecision | None = None
+    schemas: SchemaIds | None = None  # registered with a schema registry (none: plain JSON only)
     # What MLflow gets beside the above, so that a retrain interrupted by an MLflow outage can be
     # recorded later from the store alone (Tracker.ensure_recorded).
     extra_metrics: dict[str, float] = field(default_factory=dict)

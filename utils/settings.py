@@ -37,6 +37,7 @@ ScorerChoice = Literal["auto", "lightgbm", "compiled"]
 ModelSource = Literal["local", "mlflow"]
 ProcessingGuarantee = Literal["at-least-once", "exactly-once"]
 RolloutMode = Literal["direct", "shadow", "canary"]
+SchemaFormat = Literal["json", "avro"]  # what initialize registers in the schema registry
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,13 @@ def fraction(text: str) -> float:
     return value
 
 
+def http_url(text: str) -> str:
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("http", "https") or not rest.strip("/"):
+        raise ValueError(f"must be an http:// or https:// URL, got {text!r}")
+    return text.rstrip("/")
+
+
 def resolved_path(text: str) -> Path:
     return Path(text).expanduser().resolve()
 
@@ -75,6 +83,7 @@ PositiveInt = Annotated[int, positive]
 NonNegativeInt = Annotated[int, nonnegative]
 Fraction = Annotated[float, fraction]
 ResolvedPath = Annotated[Path, resolved_path]
+HttpUrl = Annotated[str, http_url]
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,12 @@ class CommonSettings:
         "INFO", "DEBUG also shows the client libraries' own lines", env="LOG_LEVEL", upper=True
     )
     log_format: LogFormat = option("text", "json: one JSON object per line", env="LOG_FORMAT")
+    schema_registry_url: HttpUrl | None = option(
+        None,
+        "schema registry API base, e.g. http://localhost:8081/apis/ccompat/v7 (none: plain JSON only; "
+        "docs/schema-registry.md)",
+        env="SCHEMA_REGISTRY_URL",
+    )
 
 
 # --- Training ---
@@ -294,6 +309,9 @@ class InitializeSettings:
     registered_model: str = option(DEFAULT_REGISTERED_MODEL, "MLflow registered model")
     keep_versions: int = option(DEFAULT_KEEP_VERSIONS, "model versions kept in the store")
     force: bool = option(False, "train a new version even if one already serves (another spec starts a new lineage)")
+    schema_format: SchemaFormat = option(
+        "json", "with --schema-registry-url: register the requests' and answers' schemas as JSON Schema or Avro"
+    )
 
     def __post_init__(self) -> None:
         if self.data is not None and self.spec is not None:

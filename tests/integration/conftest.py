@@ -27,8 +27,9 @@ def broker_is_up():
 
 
 def base_env(root: Path, prefix: str, bootstrap: str = BOOTSTRAP) -> dict[str, str]:
+    """A service's environment: no schema registry unless the test names one (SCHEMA_REGISTRY_URL)."""
     return {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "SCHEMA_REGISTRY_URL"},
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "PIPELINE_TOPIC_PREFIX": prefix,
         "MODEL_STORE_DIR": str(root / "models"),

@@ -190,7 +190,7 @@ def answer_from_dict(payload: Mapping[str, Any]) -> Prediction | PredictionError
             prediction=int(payload["prediction"]),
             probability=float(payload["probability"]),
             model_version=int(payload["model_version"]),
-            explanation=Explanation.from_dict(payload["explanation"]) if "explanation" in payload else None,
+            explanation=Explanation.from_dict(payload["explanation"]) if payload.get("explanation") else None,
             role=CHALLENGER if payload.get("role") == CHALLENGER else CHAMPION,
         )
     except (KeyError, TypeError, ValueError) as error:

@@ -8,6 +8,7 @@ from utils.cli import (
     EXIT_ACCESS_DENIED,
     EXIT_CONFIGURATION,
     EXIT_OK,
+    EXIT_REGISTRY_UNAVAILABLE,
     EXIT_TRACKING_UNAVAILABLE,
     exit_code_for,
     markdown_table,
@@ -17,6 +18,7 @@ from utils.cli import (
 from utils.data import DataIntegrityError
 from utils.kafka.interface import AuthenticationFailed, AuthorizationFailed, BrokerUnavailable, ProducerFenced
 from utils.mlflow_outage import TrackingUnavailable
+from utils.schema_registry.client import RegistryUnavailable, SchemaRefused
 from utils.settings import SCRIPTS, PredictorSettings
 from utils.shutdown import StopRequested
 
@@ -31,6 +33,8 @@ from utils.shutdown import StopRequested
         (StopRequested("signal"), EXIT_OK),
         (TrackingUnavailable("down"), EXIT_TRACKING_UNAVAILABLE),
         (ConnectionRefusedError("mlflow down"), EXIT_TRACKING_UNAVAILABLE),
+        (SchemaRefused("incompatible"), EXIT_CONFIGURATION),
+        (RegistryUnavailable("down"), EXIT_REGISTRY_UNAVAILABLE),
     ],
 )
 def test_errors_that_end_a_service_have_an_exit_code(error, code):
