@@ -4,6 +4,7 @@ shared state between the sending and the receiving thread."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -16,12 +17,35 @@ from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
 from utils.kafka.reading import assign_from_end
 from utils.messages.codec import encode
 from utils.messages.requests import PredictionRequest
+from utils.schema_registry import wire
+from utils.schema_registry.schemas import AvroAnswers
 from utils.settings import KafkaSettings, Topics
 
 
-def build_payloads(records: list[dict], count: int, run_id: str) -> list[bytes]:
-    """`count` unlabelled requests cycling through `records`, with ids '<run>-<seq>'."""
-    return [encode(PredictionRequest(f"{run_id}-{seq}", records[seq % len(records)]).to_dict()) for seq in range(count)]
+def build_payloads(
+    records: list[dict], count: int, run_id: str, encode_request: Callable[[dict], bytes] = encode
+) -> list[bytes]:
+    """`count` unlabelled requests cycling through `records`, with ids '<run>-<seq>' (plain JSON, or
+    as `encode_request` writes them: the registry's wire format, say)."""
+    return [
+        encode_request(PredictionRequest(f"{run_id}-{seq}", records[seq % len(records)]).to_dict())
+        for seq in range(count)
+    ]
+
+
+_AVRO_ANSWERS: list[AvroAnswers] = []
+
+
+def read_answer(value: bytes | None) -> dict:
+    """An answer in any format the predictor writes: plain JSON, or the wire format with JSON or Avro."""
+    if value is None or not wire.is_framed(value):
+        return json.loads(value or b"{}")
+    payload = wire.payload_of(value)
+    if payload[:1] == b"{":
+        return json.loads(payload)
+    if not _AVRO_ANSWERS:
+        _AVRO_ANSWERS.append(AvroAnswers())
+    return _AVRO_ANSWERS[0].decode(payload)
 
 
 @dataclass
@@ -98,14 +122,12 @@ def run_load(
 
 
 def _receive(consumer: Consumer, result: LoadResult, done: threading.Event) -> None:
-    import json
-
     while not done.is_set():
         records = consumer.poll(0.05)
         if records:
             now = time.perf_counter()
             for record in records:
-                answer = json.loads(record.value or b"{}")
+                answer = read_answer(record.value)
                 seq = int(answer["request_id"].rsplit("-", 1)[1])
                 result.answers += 1
                 if np.isnan(result.received_at[seq]):

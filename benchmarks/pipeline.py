@@ -5,7 +5,8 @@ Modes, measured side by side in one invocation:
   original   the original's per-message path (benchmarks/original_predictor.py)
   echo       a plain Kafka echo, no ML: the ceiling (benchmarks/echo.py)
 A `-confluent` suffix runs the same program on confluent-kafka instead of kafka-python;
-`predictor-lightgbm` scores with LightGBM itself (`--scorer lightgbm`).
+`predictor-lightgbm` scores with LightGBM itself (`--scorer lightgbm`); `predictor-registry-json` and
+`predictor-registry-avro` send the requests in a schema registry's wire format, JSON Schema or Avro.
 
 For each mode: throughput (push N requests as fast as possible, answers/s end to end) and latency
 at fixed rates (request sent -> answer received). For the predictor also: hot swaps under load
@@ -23,6 +24,7 @@ Writes benchmarks/results/<timestamp>.json, benchmarks/results/latest.json and l
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -35,11 +37,14 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import fastavro
 import numpy as np
 
 from benchmarks.loadgen import LoadResult, build_payloads, run_load
+from train.schema_registration import register_schemas
 from utils.cli import settings_from
 from utils.compiled_cache import CACHE_DIR, MANIFEST_FILE
 from utils.data import frame_to_records, load_dataset
@@ -49,8 +54,12 @@ from utils.kafka.topics import ensure_topics
 from utils.messages.codec import encode
 from utils.messages.events import TrainingCompleted
 from utils.model_store import ModelStore
+from utils.schema_registry import wire
+from utils.schema_registry.client import RegistryClient
+from utils.schema_registry.schemas import AvroReader, avro_request, request_schema
 from utils.scoring import load_scorer
-from utils.settings import CommonSettings, KafkaSettings, Topics
+from utils.settings import CommonSettings, KafkaSettings, SchemaFormat, Topics
+from utils.spec import DatasetSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -65,6 +74,10 @@ COMMANDS = {
     "predictor-lightgbm-confluent": ["predictor.py", "--scorer", "lightgbm", "--kafka-client", "confluent"],
     # One Kafka transaction per batch (answers, observations, offsets): what exactly-once costs.
     "predictor-eos": ["predictor.py", "--processing-guarantee", "exactly-once"],
+    # Requests in the schema registry's wire format (docs/schema-registry.md), against a real
+    # registry (scripts/registry.sh, started if SCHEMA_REGISTRY_URL names none that answers).
+    "predictor-registry-json": ["predictor.py"],
+    "predictor-registry-avro": ["predictor.py"],
     "predictor-eos-confluent": [
         "predictor.py",
         "--processing-guarantee",
@@ -173,13 +186,16 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
     prefix = f"bench-{uuid.uuid4().hex[:6]}-"
     topics = Topics().with_prefix(prefix)
     ensure_topics(kafka, topics)
+    encode_request = registry_encoder(mode, topics, load_scorer(store, 1).spec) if "registry" in mode else encode
     process = start(mode, prefix, store, workdir)
     try:
         # Warm-up: first batches pay for imports, connections and LightGBM's lazy set-up.
-        run_load(kafka, topics, build_payloads(records, 2000 if mode != "original" else 200, "warm"), rate=0)
+        warm = build_payloads(records, 2000 if mode != "original" else 200, "warm", encode_request)
+        run_load(kafka, topics, warm, rate=0)
         count = plan["throughput_requests"][mode.split("-")[0]]
         stages_before = stage_seconds(process)
-        result = run_load(kafka, topics, build_payloads(records, count, "tput"), rate=0, drain_timeout_s=600)
+        payloads = build_payloads(records, count, "tput", encode_request)
+        result = run_load(kafka, topics, payloads, rate=0, drain_timeout_s=600)
         results["throughput"] = {
             "requests": count,
             "answered": result.answered,
@@ -198,7 +214,7 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
                 print(f"   latency @{rate}/s skipped: above 80% of the measured throughput", flush=True)
                 continue
             count = int(rate * plan["latency_seconds"])
-            payloads = build_payloads(records, count, f"lat{rate}")
+            payloads = build_payloads(records, count, f"lat{rate}", encode_request)
             result = run_load(kafka, topics, payloads, rate=rate, drain_timeout_s=120)
             results["latency"][str(rate)] = {
                 "requests": count,
@@ -208,7 +224,7 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
                 "longest_gap_ms": result.longest_gap_ms(0.5, plan["latency_seconds"] - 0.5),
             }
             print(f"   latency @{rate}/s {results['latency'][str(rate)]}", flush=True)
-        if mode.startswith("predictor"):
+        if mode.startswith("predictor") and "registry" not in mode:
             results["hot_swap"] = hot_swap(kafka, topics, plan, records, process)
         if mode in ("predictor", "predictor-confluent"):
             results["memory"] = memory(kafka, topics, plan, records, process)
@@ -222,9 +238,39 @@ def benchmark_mode(mode: str, plan: dict, kafka: KafkaSettings, store: ModelStor
     return results
 
 
+def registry_url() -> str:
+    """SCHEMA_REGISTRY_URL if it answers, else the local registry (started if it is not running)."""
+    url = os.environ.get("SCHEMA_REGISTRY_URL") or "http://localhost:8081/apis/ccompat/v7"
+    try:
+        urllib.request.urlopen(f"{url}/subjects", timeout=2).close()
+    except OSError:
+        print("starting the local schema registry (scripts/registry.sh)", flush=True)
+        subprocess.run(["bash", str(ROOT / "scripts" / "registry.sh"), "start"], check=True)
+        url = "http://localhost:8081/apis/ccompat/v7"
+    os.environ["SCHEMA_REGISTRY_URL"] = url
+    return url
+
+
+def registry_encoder(mode: str, topics: Topics, spec: DatasetSpec) -> Callable[[dict], bytes]:
+    """The mode's schemas registered for its topics, and how its requests are written: the wire
+    format by the pipeline's codec (what confluent-kafka's serializers write, byte for byte)."""
+    schema_format: SchemaFormat = "avro" if mode.endswith("avro") else "json"
+    ids = register_schemas(RegistryClient(registry_url()), spec, schema_format, topics)
+    if schema_format == "json":
+        return lambda payload: wire.frame(ids.request_id, encode(payload))
+    writer = AvroReader.of(request_schema(spec, "avro")).parsed
+
+    def avro(payload: dict) -> bytes:
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, writer, avro_request(payload, spec))
+        return wire.frame(ids.request_id, out.getvalue())
+
+    return avro
+
+
 def start(mode: str, prefix: str, store: ModelStore, workdir: Path) -> subprocess.Popen:
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "SCHEMA_REGISTRY_URL" or "registry" in mode},
         "PIPELINE_TOPIC_PREFIX": prefix,
         "MODEL_STORE_DIR": str(store.root),
         "LOG_LEVEL": "INFO",

@@ -127,6 +127,10 @@ class Pipeline:
     def read_topic(self, name: str, timeout_s: float = 5, read_committed: bool = False) -> list[dict]:
         """Every record of one of this test's topics, decoded (with `read_committed`, as a consumer
         that skips aborted transactions sees them)."""
+        return [json.loads(value) for value in self.read_values(name, timeout_s, read_committed)]
+
+    def read_values(self, name: str, timeout_s: float = 5, read_committed: bool = False) -> list[bytes]:
+        """The value of every record of one of this test's topics, as it is."""
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=None,
@@ -140,7 +144,7 @@ class Pipeline:
             partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
             consumer.assign(partitions)
             consumer.seek_to_beginning(*partitions)
-            return [json.loads(record.value) for record in consumer]
+            return [record.value for record in consumer]
         finally:
             consumer.close()
 
