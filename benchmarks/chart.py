@@ -18,6 +18,7 @@ def draw(report: dict, path: Path) -> None:
     bars = left.bar(names, rates, color=["#2b7bba", "#c0504d", "#9bbb59"][: len(names)])
     left.bar_label(bars, labels=[f"{r:,.0f}/s" for r in rates])
     left.set_title("Throughput, end to end (answers per second)")
+    left.tick_params(axis="x", rotation=45, labelsize=7)
     left.set_ylabel("answers / s")
 
     width = 0.8 / max(1, len(names))

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from utils.form import Form
 from utils.kafka.clients import create_consumer, create_producer
-from utils.kafka.interface import Consumer, ConsumerOptions, ProducerOptions
+from utils.kafka.interface import Consumer, ConsumerOptions, Partition, ProducerOptions
 from utils.kafka.reading import assign_from_end
 from utils.messages.codec import encode
 from utils.messages.requests import PredictionRequest
@@ -23,14 +24,44 @@ from utils.settings import KafkaSettings, Topics
 
 
 def build_payloads(
-    records: list[dict], count: int, run_id: str, encode_request: Callable[[dict], bytes] = encode
+    records: list[dict],
+    count: int,
+    run_id: str,
+    encode_request: Callable[[dict], bytes] = encode,
+    labelled: tuple[list[int], Form] | None = None,
 ) -> list[bytes]:
-    """`count` unlabelled requests cycling through `records`, with ids '<run>-<seq>' (plain JSON, or
-    as `encode_request` writes them: the registry's wire format, say)."""
+    """`count` requests cycling through `records`, with ids '<run>-<seq>' (plain JSON, or as
+    `encode_request` writes them: the registry's wire format, say); with `labelled` (the records'
+    labels and their form) each carries its label."""
+    if labelled is None:
+        return [
+            encode_request(PredictionRequest(f"{run_id}-{seq}", records[seq % len(records)]).to_dict())
+            for seq in range(count)
+        ]
+    labels, form = labelled
     return [
-        encode_request(PredictionRequest(f"{run_id}-{seq}", records[seq % len(records)]).to_dict())
+        encode_request(
+            PredictionRequest(f"{run_id}-{seq}", records[seq % len(records)], labels[seq % len(records)]).to_dict(form)
+        )
         for seq in range(count)
     ]
+
+
+def read_back_rate(kafka: KafkaSettings, topic: str, timeout_s: float = 30.0) -> float:
+    """Records per second this load generator reads from `topic` from its beginning to its end."""
+    consumer = create_consumer(kafka, ConsumerOptions("loadgen-read-back", max_poll_records=5000))
+    try:
+        partitions = [Partition(topic, p) for p in sorted(consumer.partitions_for(topic))]
+        total = sum(consumer.end_offsets(partitions).values())
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(partitions)
+        read, started = 0, time.perf_counter()
+        deadline = started + timeout_s
+        while read < total and time.perf_counter() < deadline:
+            read += len(consumer.poll(0.5))
+        return read / (time.perf_counter() - started)
+    finally:
+        consumer.close()
 
 
 _AVRO_ANSWERS: list[AvroAnswers] = []

@@ -10,7 +10,7 @@ from typing import Any
 from predict.batch import AnswerFormat
 from predict.schema_cache import SchemaCache
 from utils import metrics
-from utils.messages.codec import encode
+from utils.messages.codec import encode_fast
 from utils.schema_registry import wire
 from utils.schema_registry.schemas import AvroAnswers
 
@@ -24,13 +24,13 @@ class AnswerEncoder:
 
     def encode(self, answer: Mapping[str, Any], answer_format: AnswerFormat) -> bytes:
         if answer_format == "plain":
-            return encode(answer)
+            return encode_fast(answer)
         schema_id = self.schemas.answer_id(answer_format)
         if schema_id is None:  # the registry cannot say now: an answer the app can read as JSON beats none
             metrics.PLAIN_FALLBACK_ANSWERS.inc()
-            return encode(answer)
+            return encode_fast(answer)
         if answer_format == "json":
-            return wire.frame(schema_id, encode(answer))
+            return wire.frame(schema_id, encode_fast(answer))
         if self._avro is None:
             self._avro = AvroAnswers()
         return wire.frame(schema_id, self._avro.encode(answer))

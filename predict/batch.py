@@ -21,7 +21,7 @@ from predict.explain import summarise
 from predict.schema_cache import MissingSchema, SchemaLookup, WriterSchema
 from utils.form import Form
 from utils.kafka.interface import Record
-from utils.messages.codec import MessageError, decode_object
+from utils.messages.codec import MessageError
 from utils.messages.requests import (
     CHALLENGER,
     CHAMPION,
@@ -35,6 +35,7 @@ from utils.messages.requests import (
     peek_request_id,
     read_request_id,
 )
+from utils.request_decoder import decoder_of
 from utils.schema_registry import wire
 from utils.schema_registry.schemas import avro_string_prefix
 from utils.scoring import DECISION_THRESHOLD, Scorer
@@ -55,7 +56,8 @@ class Triage:
     requests: tuple[PredictionRequest, ...] = ()
     errors: tuple[PredictionError, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
-    payloads: tuple[dict, ...] = ()  # the decoded JSON of each request, for a challenger of another form
+    # Each request as a challenger of another form re-reads it: its JSON bytes, or a JSON object.
+    payloads: tuple[bytes | dict, ...] = ()
     formats: tuple[AnswerFormat, ...] = ()  # of each request (empty: all plain)
     error_formats: tuple[AnswerFormat, ...] = ()  # of each error answer (empty: all plain)
 
@@ -107,35 +109,33 @@ def triage(
     the others. A record in the registry's wire format is read with its writer schema from
     `schemas` (predict/schema_cache.py: every id of the batch)."""
     requests: list[PredictionRequest] = []
-    payloads: list[dict] = []
+    payloads: list[bytes | dict] = []
     formats: list[AnswerFormat] = []
     errors: list[PredictionError] = []
     error_formats: list[AnswerFormat] = []
     dead_letters: list[DeadLetter] = []
+    decoder = decoder_of(form)
     for record in records:
         request_id = None
         answer_format = PLAIN
+        value = record.value
         try:
-            if record.value is not None and len(record.value) > max_bytes:
+            if value is not None and len(value) > max_bytes:
                 # Refused before parsing: a huge record must not cost a full JSON parse.
-                request_id = peek_request_id(record.value)
-                raise MessageError("too_large", f"the message has {len(record.value)} bytes, the limit is {max_bytes}")
-            value = record.value
+                request_id = peek_request_id(value)
+                raise MessageError("too_large", f"the message has {len(value)} bytes, the limit is {max_bytes}")
             if value is not None and wire.is_framed(value):
                 answer_format = answer_format_of(value, schemas)
-                payload = read_framed(value, schemas, form)
+                request, payload = read_framed(value, schemas, form)
             else:
-                payload = decode_object(value)
-            request_id = read_request_id(payload)
-            requests.append(PredictionRequest.from_dict(payload, form))
+                request, payload = decoder.decode(value)
+            requests.append(request)
             payloads.append(payload)
             formats.append(answer_format)
         except MessageError as error:
             request_id = request_id or error.request_id  # an id that breaks the rule, still safe to echo
             if request_id is None:
-                dead_letters.append(
-                    DeadLetter.from_record(error, record.topic, record.partition, record.offset, record.value)
-                )
+                dead_letters.append(DeadLetter.from_record(error, record.topic, record.partition, record.offset, value))
             else:
                 errors.append(PredictionError(request_id, error.code, error.message))
                 error_formats.append(answer_format)
@@ -153,24 +153,23 @@ def answer_format_of(value: bytes, schemas: Mapping[int, SchemaLookup]) -> Answe
     return "json" if wire.payload_of(value)[:1] == b"{" else "avro"
 
 
-def read_framed(value: bytes, schemas: Mapping[int, SchemaLookup], form: Form) -> dict:
-    """A wire-format record's request as a JSON object, or MessageError (`schema_mismatch`,
-    `schema_unavailable`, or the JSON codes for a JSON payload)
-    carrying the request id when one can be read."""
+def read_framed(
+    value: bytes, schemas: Mapping[int, SchemaLookup], form: Form
+) -> tuple[PredictionRequest, bytes | dict]:
+    """A wire-format record's request (and what a challenger re-reads), or MessageError
+    (`schema_mismatch`, `schema_unavailable`, or the JSON codes for a JSON payload) carrying the
+    request id when one can be read."""
     schema_id, payload = wire.schema_id_of(value), wire.payload_of(value)
     found = schemas.get(schema_id) or MissingSchema(schema_id, "schema_unavailable", "schema id not looked up")
-    if isinstance(found, MissingSchema):
-        raise MessageError(found.code, found.message, request_id=_readable_id(payload))
-    if found.avro is None:
-        try:
-            return decode_object(payload)
-        except MessageError as error:
-            error.request_id = _readable_id(payload)
-            raise
     try:
-        return found.avro.read(payload, form.required)
+        if isinstance(found, MissingSchema):
+            raise MessageError(found.code, found.message)
+        if found.avro is None:
+            return decoder_of(form).decode(payload)
+        data = found.avro.read(payload, form.required)
+        return PredictionRequest.from_dict(data, form), data
     except MessageError as error:
-        error.request_id = _readable_id(payload)
+        error.request_id = error.request_id or _readable_id(payload)
         raise
 
 
@@ -220,16 +219,20 @@ def run_model(requests: Sequence[PredictionRequest], scorer: Scorer, rows: tuple
 
 
 def challenger_requests(
-    requests: Sequence[PredictionRequest], payloads: Sequence[dict], champion: Scorer, challenger: Scorer
+    requests: Sequence[PredictionRequest], payloads: Sequence[bytes | dict], champion: Scorer, challenger: Scorer
 ) -> tuple[list[PredictionRequest], tuple[int, ...] | None]:
     """The requests the challenger scores, validated against its own form, and which of the batch's
     they are (None: all of them, when both versions take the same form)."""
     if challenger.form is champion.form or challenger.spec.form_digest() == champion.spec.form_digest():
         return list(requests), None
     valid, rows = [], []
+    decoder = decoder_of(challenger.form)
     for index, payload in enumerate(payloads):
         try:
-            valid.append(PredictionRequest.from_dict(payload, challenger.form))
+            if isinstance(payload, dict):
+                valid.append(PredictionRequest.from_dict(payload, challenger.form))
+            else:
+                valid.append(decoder.decode(payload)[0])
             rows.append(index)
         except MessageError:
             continue  # the champion answers it; the challenger has no pair for it
@@ -251,7 +254,7 @@ def score(
     scorer: Scorer,
     explain_top: int,
     challenger: Challenger | None = None,
-    payloads: Sequence[dict] = (),
+    payloads: Sequence[bytes | dict] = (),
 ) -> tuple[tuple[Prediction, ...], Scored | None, Scored | None]:
     """Answers from the champion (and from the challenger for its canary share), what the champion
     scored, and what the challenger scored (every request it can read, for the paired tally). Raises

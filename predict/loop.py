@@ -22,7 +22,7 @@ from predict.telemetry import Telemetry
 from utils import metrics
 from utils.kafka.health import BrokerHealth
 from utils.kafka.interface import Consumer, Delivery, Partition, Producer, Record
-from utils.messages.codec import MessageError, decode_object, encode
+from utils.messages.codec import MessageError, decode_object, encode, encode_fast
 from utils.messages.events import (
     ChallengerStarted,
     ModelRefused,
@@ -152,7 +152,10 @@ class ServingLoop:
             for error, error_format in zip(outcome.errors, error_formats, strict=True)
         ]
         results += [self.send(topics.dead_letter, dead.to_dict(), None) for dead in outcome.dead_letters]
-        observations = [self.send(topics.observations, o.to_dict(), o.request_id) for o in outcome.observations]
+        observations = [
+            self.producer.send(topics.observations, encode_fast(o.to_dict()), o.request_id.encode("utf-8"))
+            for o in outcome.observations
+        ]
         return results, observations
 
     def ask_for_retrains(self, ends: Sequence[int]) -> list[Delivery]:

@@ -4,16 +4,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import pytest
 
-from train.pipeline import reference_of
-from train.tune import TrainingMatrix, make_dataset
-from utils.data import Dataset, default_spec, frame_columns, labels_of, load_dataset
-from utils.features import Preprocessor
+from train.pipeline import fixed_rounds_files
+from utils.data import Dataset, default_spec, load_dataset
 from utils.form import Form
-from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, REFERENCE_FILE
-from utils.spec import SPEC_FILE, DatasetSpec, to_toml
+from utils.spec import DatasetSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 # The first row of adult.data as a validated form (what Form.features gives for it).
@@ -58,18 +54,7 @@ def adult_form(adult) -> Form:
 
 def model_files(spec: DatasetSpec, training, holdout, rounds: int = 20) -> dict[str, bytes]:
     """A real model version of `spec` as the store holds it, trained on `training` (a frame)."""
-    preprocessor = Preprocessor.fit(spec, frame_columns(training, spec))
-    data = TrainingMatrix.of(
-        preprocessor.transform(frame_columns(training, spec)), labels_of(training), preprocessor.layout
-    )
-    params = {"objective": "binary", "verbosity": -1, "num_threads": 1}
-    booster = lgb.train(params, make_dataset(data), num_boost_round=rounds)
-    return {
-        MODEL_FILE: booster.model_to_string().encode(),
-        PREPROCESSOR_FILE: preprocessor.to_json().encode(),
-        SPEC_FILE: to_toml(spec.for_store()).encode(),
-        REFERENCE_FILE: reference_of(booster, preprocessor, spec, holdout.head(500)).to_json().encode(),
-    }
+    return fixed_rounds_files(spec, training, holdout, rounds)
 
 
 @pytest.fixture(scope="session")

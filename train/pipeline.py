@@ -200,3 +200,22 @@ def reference_of(
     """The first REFERENCE_ROWS holdout rows and the booster's scores of them, stored with the version."""
     records = frame_to_records(holdout.head(REFERENCE_ROWS), spec)
     return Reference(tuple(records), np.asarray(booster.predict(preprocessor.transform_records(records))))
+
+
+def fixed_rounds_files(
+    spec: DatasetSpec, training: pd.DataFrame, holdout: pd.DataFrame, rounds: int, reference_rows: int = 500
+) -> dict[str, bytes]:
+    """A model version's files without tuning: `rounds` trees on `training` with LightGBM's default
+    parameters (tests and benchmarks, which need a real version of a given size quickly)."""
+    preprocessor = Preprocessor.fit(spec, frame_columns(training, spec))
+    data = TrainingMatrix.of(
+        preprocessor.transform(frame_columns(training, spec)), labels_of(training), preprocessor.layout
+    )
+    params = {"objective": "binary", "verbosity": -1, "num_threads": 1}
+    booster = lgb.train(params, make_dataset(data), num_boost_round=rounds)
+    return {
+        MODEL_FILE: booster.model_to_string().encode(),
+        PREPROCESSOR_FILE: preprocessor.to_json().encode(),
+        SPEC_FILE: to_toml(spec.for_store()).encode(),
+        REFERENCE_FILE: reference_of(booster, preprocessor, spec, holdout.head(reference_rows)).to_json().encode(),
+    }

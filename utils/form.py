@@ -94,8 +94,10 @@ class Form:
     def label(self, data: Mapping[str, Any]) -> int | None:
         """0 or 1 if the request carries the label, None if not."""
         label = data.get(self.label_column)
-        if label is None:
-            return None
+        return None if label is None else self.label_of(label)
+
+    def label_of(self, label: Any) -> int:
+        """0 or 1 for a label's value (not None)."""
         if isinstance(label, str) and label.strip() in self.labels:
             return self.labels[label.strip()]
         if isinstance(label, bool):

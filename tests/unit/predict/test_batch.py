@@ -80,10 +80,10 @@ def test_an_id_that_breaks_the_rule_is_echoed_in_its_error_answer():
 
 
 def test_a_too_large_record_is_refused_before_it_is_parsed(monkeypatch):
-    def no_parsing(raw):
+    def no_parsing(self, raw):
         raise AssertionError("parsed")
 
-    monkeypatch.setattr("predict.batch.decode_object", no_parsing)
+    monkeypatch.setattr("utils.request_decoder.RequestDecoder.decode", no_parsing)
     [error] = triage([record(request("big", workclass="z" * 70000))], max_bytes=LIMIT, form=FORM).errors
     assert (error.request_id, error.code) == ("big", "too_large")
 
