@@ -301,6 +301,8 @@ def start(mode: str, prefix: str, store: ModelStore, workdir: Path) -> subproces
     }
     log_path = workdir / f"{mode}.log"
     args = [sys.executable, *COMMANDS[mode], "--group-id", f"{prefix}{mode}"]
+    if mode != "original" and "--kafka-client" not in args:
+        args += ["--kafka-client", "kafka-python"]  # a mode without the -confluent suffix
     metrics_port = None
     if mode.startswith("predictor"):
         metrics_port = free_port()
