@@ -20,7 +20,7 @@ from predict.hot_swap import ModelSwapper
 from predict.schema_cache import SchemaCache
 from predict.telemetry import Telemetry
 from utils import metrics
-from utils.kafka.health import BrokerHealth
+from utils.kafka.health import serve_until_stopped
 from utils.kafka.interface import Consumer, Delivery, Partition, Producer, Record
 from utils.messages.codec import MessageError, decode_object, encode, encode_fast
 from utils.messages.events import (
@@ -75,16 +75,14 @@ class ServingLoop:
 
     def serve(self) -> None:
         """Serve until stopped, then drain."""
-        metrics.READY.set(1)
-        try:
-            with BrokerHealth(self.settings.common.kafka.bootstrap_servers) as health:
-                while not self.stop.is_set():
-                    health.check()
-                    self.between_batches()
-                    self.serve_once()
-            self.drain()
-        finally:
-            metrics.READY.set(0)
+
+        def step() -> bool:
+            self.between_batches()
+            self.serve_once()
+            return True
+
+        serve_until_stopped(self.settings.common.kafka.bootstrap_servers, self.stop, step)
+        self.drain()
 
     def serve_once(self) -> None:
         raise NotImplementedError

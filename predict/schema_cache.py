@@ -140,6 +140,23 @@ class SchemaCache:
             schema_id, "schema_unavailable", f"the schema registry cannot be reached to read schema id {schema_id}"
         )
 
+    def look_up_answer_ids(self, timeout_s: float) -> None:
+        """At start, off the serving path: the answer schemas' ids in every format registered, so
+        that the first answers need no registry call (a registry slow to answer its first request
+        would otherwise send them as plain JSON)."""
+        if self.client is None:
+            return
+        for schema_format in ("json", "avro"):
+            if schema_format in self._answer_ids:
+                continue
+            try:
+                found = self.client.find(self.answer_subject, schema_format, answer_schema(schema_format), timeout_s)
+            except RegistryError as error:
+                log.warning("answer schema ids not looked up at start subject=%s error=%s", self.answer_subject, error)
+                return
+            if found is not None:
+                self._answer_ids[schema_format] = found
+
     def answer_id(self, schema_format: SchemaFormat) -> int | None:
         """The id answers in this format go out with: the answer schema's under the answers' subject
         (None while the registry cannot say: such answers go out as plain JSON)."""

@@ -15,7 +15,8 @@
 #   REGISTRY_STATE_DIR       database, pid and logs                           [<project root>/.registry/<port>]
 #   REGISTRY_APP_DIR         the unpacked app (shared by every state dir)     [<project root>/.registry/app-<version>]
 #   REGISTRY_START_TIMEOUT   seconds to wait until it answers                 [90]
-#   JAVA_HOME                a JDK 21 or newer; without one, the newest of /usr/lib/jvm/* is used
+#   JAVA_HOME                a JDK 21 or newer; without one, the newest JVM under REGISTRY_JVM_DIR
+#   REGISTRY_JVM_DIR         where installed JVMs are looked for               [/usr/lib/jvm]
 #
 # Exit codes: 0 ok; 1 error; 3 `status` when not running.
 set -euo pipefail
@@ -68,7 +69,7 @@ java_major() {
 # A java of version MIN_JAVA or newer: JAVA_HOME's if it is one, else the newest installed JVM.
 find_java() {
   local candidate major best="" best_major=0 seen=""
-  for candidate in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+  for candidate in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} "$(command -v java || true)" "${REGISTRY_JVM_DIR:-/usr/lib/jvm}"/*/bin/java; do
     [[ -n "$candidate" && -x "$candidate" ]] || continue
     major="$(java_major "$candidate")"
     [[ -n "$major" ]] || continue

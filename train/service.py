@@ -25,9 +25,8 @@ from train.retrain import Retrainer
 from train.rollout.trial import Trials
 from train.rollout.watch import RolloutWatch
 from train.spark import spark_session
-from utils import metrics
 from utils.kafka.clients import create_consumer, create_producer
-from utils.kafka.health import BrokerHealth
+from utils.kafka.health import serve_until_stopped
 from utils.kafka.interface import (
     Consumer,
     ConsumerOptions,
@@ -47,6 +46,8 @@ from utils.settings import TrainerSettings
 from utils.shutdown import StopRequested
 
 log = logging.getLogger(__name__)
+
+REWIND_RETRY_S = 1.0
 
 POLL_TIMEOUT_S = 1.0
 
@@ -125,15 +126,7 @@ class TrainerLoop:
         self._next_judgement = 0.0
 
     def serve(self) -> None:
-        metrics.READY.set(1)
-        try:
-            with BrokerHealth(self.settings.common.kafka.bootstrap_servers) as health:
-                while not self.stop.is_set():
-                    health.check()
-                    if not self.serve_once():
-                        return
-        finally:
-            metrics.READY.set(0)
+        serve_until_stopped(self.settings.common.kafka.bootstrap_servers, self.stop, self.serve_once)
 
     def serve_once(self) -> bool:
         """Handle one poll's requests; False once the service must stop."""
@@ -170,6 +163,19 @@ class TrainerLoop:
             self.compile_ahead.start(decided.version)
 
     def _rewind(self, records: list[Record]) -> None:
-        for partition in {Partition(r.topic, r.partition) for r in records}:
-            committed = self.consumer.committed(partition)
-            self.consumer.seek(partition, committed if committed is not None else 0)
+        """Read these records' partitions again from their committed offsets; during an outage the
+        committed offsets cannot be read either, so this waits for the broker (or a stop)."""
+        partitions = {Partition(r.topic, r.partition) for r in records}
+        while True:
+            try:
+                for partition in partitions:
+                    committed = self.consumer.committed(partition)
+                    self.consumer.seek(partition, committed if committed is not None else 0)
+                return
+            except KafkaError as error:
+                if isinstance(error, FatalKafkaError):
+                    raise
+                if self.stop.is_set():
+                    return  # uncommitted: read again at the next start
+                log.warning("committed offsets unreadable, retrying the rewind error=%r", error)
+                self.stop.wait(REWIND_RETRY_S)

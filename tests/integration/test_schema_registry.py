@@ -301,3 +301,25 @@ def test_the_sample_app_needs_a_registered_schema(pipeline, registry_url):
     pipeline.script_env["sample_app.py"] = {"SCHEMA_REGISTRY_URL": registry_url}
     result = run_script("sample_app.py", ["--n", "1"], pipeline.env_for("sample_app.py"), timeout_s=120)
     assert result.returncode == 2 and "no request schema" in result.stderr
+
+
+def test_without_a_java_21_the_registry_says_what_it_found(tmp_path):
+    """The only JVM here answers 17: one line naming it, exit 1, nothing started."""
+    fake = tmp_path / "bin" / "java"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "    java.specification.version = 17" >&2\n')
+    fake.chmod(0o755)
+    env = {
+        "PATH": f"{fake.parent}:/usr/bin:/bin",
+        "REGISTRY_JVM_DIR": str(tmp_path / "no-jvms"),
+        "REGISTRY_STATE_DIR": str(tmp_path / "state"),
+        "REGISTRY_PORT": str(free_port()),
+    }
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "registry.sh"), "start"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"registry: error: Apicurio Registry 3.3.3 needs Java 21 or newer; found: {fake} (17). "
+        "Install a JDK 21+ and set JAVA_HOME to it"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from utils import metrics
 from utils.kafka.interface import FatalKafkaError, KafkaError, Producer
@@ -61,6 +62,20 @@ class BrokerHealth(logging.Handler):
                 self.last_error_at - self.down_since,
             )
             self.down_since = None
+
+
+def serve_until_stopped(bootstrap_servers: str, stop: threading.Event, step: Callable[[], bool]) -> None:
+    """A service's main loop: `step()` again and again, the broker's health checked between steps,
+    `pipeline_ready` 1 meanwhile; until `stop` is set or `step` returns False."""
+    metrics.READY.set(1)
+    try:
+        with BrokerHealth(bootstrap_servers) as health:
+            while not stop.is_set():
+                health.check()
+                if not step():
+                    return
+    finally:
+        metrics.READY.set(0)
 
 
 def flush_or_wait(producer: Producer, stop: threading.Event, what: str, log_every_s: float = 5.0) -> None:

@@ -81,11 +81,11 @@ class RegistryClient:
         body = {"schema": text, "schemaType": REGISTRY_TYPES[schema_format]}
         return int(self._call("POST", f"/subjects/{_quoted(subject)}/versions", body)["id"])
 
-    def find(self, subject: str, schema_format: SchemaFormat, text: str) -> int | None:
+    def find(self, subject: str, schema_format: SchemaFormat, text: str, timeout_s: float | None = None) -> int | None:
         """The id of `text` if it is registered under `subject`, without registering it."""
         body = {"schema": text, "schemaType": REGISTRY_TYPES[schema_format]}
         try:
-            return int(self._call("POST", f"/subjects/{_quoted(subject)}", body)["id"])
+            return int(self._call("POST", f"/subjects/{_quoted(subject)}", body, timeout_s)["id"])
         except SchemaNotFound:
             return None
 
@@ -97,13 +97,13 @@ class RegistryClient:
             raise SchemaNotFound(f"{subject}'s latest schema is {found.get('schemaType')}, not JSON Schema or Avro")
         return RegisteredSchema(int(found["id"]), schema_format, str(found["schema"]))
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> Any:
+    def _call(self, method: str, path: str, body: dict | None = None, timeout_s: float | None = None) -> Any:
         data = json.dumps(body).encode("utf-8") if body is not None else None
         request = urllib.request.Request(
             self.url + path, data=data, method=method, headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE}
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=timeout_s or self.timeout_s) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             message = _message_of(error)

@@ -116,7 +116,7 @@ class DictRegistry:
         self._call()
         return frozenset(self.subjects[schema_id])
 
-    def find(self, subject, schema_format, text):
+    def find(self, subject, schema_format, text, timeout_s=None):
         self._call()
         return self.answers.get(schema_format)
 
@@ -172,6 +172,19 @@ def test_answer_ids_are_seeded_or_looked_up_once():
     cache.seed_answer_ids({"avro": 42})
     assert cache.answer_id("avro") == 42 and registry.calls == 0
     assert cache.answer_id("json") == 10 and cache.answer_id("json") == 10 and registry.calls == 1
+
+
+def test_answer_ids_looked_up_at_start_need_no_call_later():
+    registry, clock = DictRegistry(), Clock()
+    cache = cache_of(registry, clock)
+    cache.look_up_answer_ids(timeout_s=10)
+    calls = registry.calls
+    assert (cache.answer_id("json"), cache.answer_id("avro")) == (10, 11) and registry.calls == calls == 2
+    registry.down = True
+    down = cache_of(registry, clock)
+    down.look_up_answer_ids(timeout_s=10)  # a registry down at start: looked up later, when it answers
+    registry.down = False
+    assert down.answer_id("avro") == 11
 
 
 def test_without_a_registry_every_id_is_unavailable():
