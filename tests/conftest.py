@@ -63,6 +63,14 @@ def small_model_files(adult) -> dict[str, bytes]:
     return model_files(adult.spec, adult.training.head(3000), adult.holdout)
 
 
+def run_server_script(script: str, command: str, env: dict[str, str], timeout_s: float) -> None:
+    """`bash scripts/<script> <command>` (kafka.sh, registry.sh), which must succeed."""
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / script), command], env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 class PrivateBroker:
     """A second local broker, started with scripts/kafka.sh on its own ports and state folder, for
     tests that stop the broker or need its SASL listener."""
@@ -88,14 +96,7 @@ class PrivateBroker:
         self.ca_file = state_dir / "tls" / "ca.pem"
 
     def _script(self, command: str) -> None:
-        result = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "kafka.sh"), command],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        run_server_script("kafka.sh", command, self.env, timeout_s=180)
 
     def start(self) -> None:
         self._script("start")

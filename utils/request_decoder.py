@@ -38,7 +38,7 @@ class RequestDecoder:
             if item.kind == "numeric":
                 kind: Any = Annotated[float, msgspec.Meta(ge=float(item.minimum or 0.0), le=float(item.maximum or 0.0))]
                 if not item.required and not item.nullable:
-                    finish.append((index, _numeric(item.nullable)))
+                    finish.append((index, _present))
             else:
                 kind = _Text | int | float if item.number_like else _Text
                 finish.append((index, _categorical(frozenset(item.missing), item.nullable)))
@@ -86,13 +86,11 @@ class RequestDecoder:
         )
 
 
-def _numeric(nullable: bool) -> Callable[[Any], Any]:
-    def finish(value: Any) -> Any:
-        if value is None and not nullable:  # absent and not required: the checked path refuses it
-            raise _Fallback
-        return value
-
-    return finish
+def _present(value: Any) -> Any:
+    """A numeric field that may be absent but not null: absent (None here), the checked path refuses it."""
+    if value is None:
+        raise _Fallback
+    return value
 
 
 def _categorical(markers: frozenset[str], nullable: bool) -> Callable[[Any], Any]:

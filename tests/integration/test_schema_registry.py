@@ -17,7 +17,7 @@ import fastavro
 import pytest
 from kafka import KafkaProducer
 
-from tests.conftest import ADULT_RECORD
+from tests.conftest import ADULT_RECORD, run_server_script
 from tests.integration.conftest import Pipeline, base_env
 from tests.integration.metrics import free_port
 from tests.integration.processes import ROOT, ServiceProcess, run_script
@@ -41,14 +41,7 @@ class LocalRegistry:
         self.url = f"http://localhost:{port}/apis/ccompat/v7"
 
     def run(self, command: str) -> None:
-        result = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "registry.sh"), command],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        run_server_script("registry.sh", command, self.env, timeout_s=300)
 
 
 @pytest.fixture(scope="module")
