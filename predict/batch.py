@@ -35,7 +35,7 @@ from utils.messages.requests import (
     peek_request_id,
     read_request_id,
 )
-from utils.request_decoder import decoder_of
+from utils.request_decoder import RequestDecoder, decoder_of
 from utils.schema_registry import wire
 from utils.schema_registry.schemas import avro_string_prefix
 from utils.scoring import DECISION_THRESHOLD, Scorer
@@ -126,7 +126,7 @@ def triage(
                 raise MessageError("too_large", f"the message has {len(value)} bytes, the limit is {max_bytes}")
             if value is not None and wire.is_framed(value):
                 answer_format = answer_format_of(value, schemas)
-                request, payload = read_framed(value, schemas, form)
+                request, payload = read_framed(value, schemas, decoder)
             else:
                 request, payload = decoder.decode(value)
             requests.append(request)
@@ -154,7 +154,7 @@ def answer_format_of(value: bytes, schemas: Mapping[int, SchemaLookup]) -> Answe
 
 
 def read_framed(
-    value: bytes, schemas: Mapping[int, SchemaLookup], form: Form
+    value: bytes, schemas: Mapping[int, SchemaLookup], decoder: RequestDecoder
 ) -> tuple[PredictionRequest, bytes | dict]:
     """A wire-format record's request (and what a challenger re-reads), or MessageError
     (`schema_mismatch`, `schema_unavailable`, or the JSON codes for a JSON payload) carrying the
@@ -165,9 +165,9 @@ def read_framed(
         if isinstance(found, MissingSchema):
             raise MessageError(found.code, found.message)
         if found.avro is None:
-            return decoder_of(form).decode(payload)
-        data = found.avro.read(payload, form.required)
-        return PredictionRequest.from_dict(data, form), data
+            return decoder.decode(payload)
+        data = found.avro.read(payload, decoder.form.required)
+        return PredictionRequest.from_dict(data, decoder.form), data
     except MessageError as error:
         error.request_id = error.request_id or _readable_id(payload)
         raise
