@@ -82,7 +82,7 @@ class SchemaCache:
             found[schema_id] = self._fetch(schema_id, now)
         return found
 
-    def _fetch(self, schema_id: int, now: float) -> SchemaLookup:
+    def _fetch(self, schema_id: int, now: float, timeout_s: float | None = None) -> SchemaLookup:
         if self.client is None:
             return MissingSchema(
                 schema_id,
@@ -92,8 +92,8 @@ class SchemaCache:
         if now < self._retry_at:
             return self._unavailable(schema_id)
         try:
-            registered = self.client.schema(schema_id)
-            subjects = self.client.subjects_of(schema_id)
+            registered = self.client.schema(schema_id, timeout_s)
+            subjects = self.client.subjects_of(schema_id, timeout_s)
         except SchemaNotFound as error:
             metrics.SCHEMA_LOOKUPS.labels(outcome="not_found").inc()
             return self._remember_missing(
@@ -140,20 +140,27 @@ class SchemaCache:
             schema_id, "schema_unavailable", f"the schema registry cannot be reached to read schema id {schema_id}"
         )
 
-    def look_up_answer_ids(self, timeout_s: float) -> None:
-        """At start, off the serving path: the answer schemas' ids in every format registered, so
-        that the first answers need no registry call (a registry slow to answer its first request
-        would otherwise send them as plain JSON)."""
+    def look_up_at_start(self, timeout_s: float) -> None:
+        """At start, off the serving path: the requests' newest schema and the answer schemas' ids,
+        so that the first requests need no registry call (a registry slow to answer its first
+        requests would otherwise have them answered schema_unavailable, or in plain JSON)."""
         if self.client is None:
             return
+        try:
+            latest = self.client.latest(self.request_subject, timeout_s)
+            self._fetch(latest.schema_id, self.clock(), timeout_s)
+        except RegistryError as error:
+            log.warning("request schema not looked up at start subject=%s error=%s", self.request_subject, error)
         for schema_format in ("json", "avro"):
             if schema_format in self._answer_ids:
                 continue
             try:
                 found = self.client.find(self.answer_subject, schema_format, answer_schema(schema_format), timeout_s)
-            except RegistryError as error:
+            except RegistryUnavailable as error:
                 log.warning("answer schema ids not looked up at start subject=%s error=%s", self.answer_subject, error)
                 return
+            except RegistryError:
+                continue  # not registered in this format (the subject holds the other one)
             if found is not None:
                 self._answer_ids[schema_format] = found
 

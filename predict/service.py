@@ -41,7 +41,7 @@ from utils.settings import PredictorSettings
 
 log = logging.getLogger(__name__)
 
-REGISTRY_START_TIMEOUT_S = 10.0  # the answer ids' look-up at start, off the serving path
+REGISTRY_START_TIMEOUT_S = 10.0  # the schemas' look-up at start, off the serving path
 
 
 def run(settings: PredictorSettings, stop: threading.Event) -> int:
@@ -157,7 +157,7 @@ def schema_cache(settings: PredictorSettings, store: ModelStore, version: int) -
         cache.seed_answer_ids({recorded.format: recorded.answer_id})  # type: ignore[dict-item]
     if url:
         log.info("schema registry url=%s requests=%s answers=%s", url, request_subject, answer_subject)
-        cache.look_up_answer_ids(REGISTRY_START_TIMEOUT_S)
+        cache.look_up_at_start(REGISTRY_START_TIMEOUT_S)
     return cache
 
 

@@ -261,11 +261,12 @@ def test_known_schemas_keep_serving_while_the_registry_is_down(pipeline, tmp_pat
     try:
         client = RegistryClient(registry.url)
         ids = register_schemas(client, SPEC, "json", topics_of(pipeline))
+        pipeline.script_env["predictor.py"] = {"SCHEMA_REGISTRY_URL": registry.url}
+        predictor = pipeline.start_predictor()
+        # A newer version of the requests' schema, registered after the predictor looked at start.
         newer = json.loads(request_schema(SPEC, "json")) | {"description": "the same form, described"}
         later_id = client.register(ids.request_subject, "json", json.dumps(newer))
         assert later_id != ids.request_id
-        pipeline.script_env["predictor.py"] = {"SCHEMA_REGISTRY_URL": registry.url}
-        predictor = pipeline.start_predictor()
         known = lambda name, n: [wire.frame(ids.request_id, json_request(f"{name}-{i}")) for i in range(n)]  # noqa: E731
         later = lambda name, n: [wire.frame(later_id, json_request(f"{name}-{i}")) for i in range(n)]  # noqa: E731
         produce(pipeline, known("before", 10))

@@ -59,17 +59,17 @@ class RegistryClient:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
 
-    def schema(self, schema_id: int) -> RegisteredSchema:
+    def schema(self, schema_id: int, timeout_s: float | None = None) -> RegisteredSchema:
         """The schema of an id (ids never change meaning: callers may cache the answer for good)."""
-        found = self._call("GET", f"/schemas/ids/{int(schema_id)}")
+        found = self._call("GET", f"/schemas/ids/{int(schema_id)}", None, timeout_s)
         schema_format = format_of(found.get("schemaType"))
         if schema_format is None:
             raise SchemaNotFound(f"schema {schema_id} is {found.get('schemaType')}, not JSON Schema or Avro")
         return RegisteredSchema(int(schema_id), schema_format, str(found["schema"]))
 
-    def subjects_of(self, schema_id: int) -> frozenset[str]:
+    def subjects_of(self, schema_id: int, timeout_s: float | None = None) -> frozenset[str]:
         """The subjects under which an id is registered."""
-        found = self._call("GET", f"/schemas/ids/{int(schema_id)}/versions")
+        found = self._call("GET", f"/schemas/ids/{int(schema_id)}/versions", None, timeout_s)
         return frozenset(str(entry["subject"]) for entry in found)
 
     def set_compatibility(self, subject: str, level: str) -> None:
@@ -89,9 +89,9 @@ class RegistryClient:
         except SchemaNotFound:
             return None
 
-    def latest(self, subject: str) -> RegisteredSchema:
+    def latest(self, subject: str, timeout_s: float | None = None) -> RegisteredSchema:
         """The subject's newest version."""
-        found = self._call("GET", f"/subjects/{_quoted(subject)}/versions/latest")
+        found = self._call("GET", f"/subjects/{_quoted(subject)}/versions/latest", None, timeout_s)
         schema_format = format_of(found.get("schemaType"))
         if schema_format is None:
             raise SchemaNotFound(f"{subject}'s latest schema is {found.get('schemaType')}, not JSON Schema or Avro")

@@ -104,7 +104,7 @@ class DictRegistry:
         if self.down:
             raise RegistryUnavailable("connection refused")
 
-    def schema(self, schema_id):
+    def schema(self, schema_id, timeout_s=None):
         self._call()
         if schema_id == 3:
             return RegisteredSchema(3, "json", "{}")
@@ -112,9 +112,13 @@ class DictRegistry:
             raise SchemaNotFound(f"Schema {schema_id} not found.")
         return self.schemas[schema_id]
 
-    def subjects_of(self, schema_id):
+    def subjects_of(self, schema_id, timeout_s=None):
         self._call()
         return frozenset(self.subjects[schema_id])
+
+    def latest(self, subject, timeout_s=None):
+        self._call()
+        return self.schemas[2]
 
     def find(self, subject, schema_format, text, timeout_s=None):
         self._call()
@@ -174,17 +178,20 @@ def test_answer_ids_are_seeded_or_looked_up_once():
     assert cache.answer_id("json") == 10 and cache.answer_id("json") == 10 and registry.calls == 1
 
 
-def test_answer_ids_looked_up_at_start_need_no_call_later():
+def test_what_is_looked_up_at_start_needs_no_call_later():
     registry, clock = DictRegistry(), Clock()
     cache = cache_of(registry, clock)
-    cache.look_up_answer_ids(timeout_s=10)
+    cache.look_up_at_start(timeout_s=10)
     calls = registry.calls
-    assert (cache.answer_id("json"), cache.answer_id("avro")) == (10, 11) and registry.calls == calls == 2
+    assert (cache.answer_id("json"), cache.answer_id("avro")) == (10, 11)
+    assert isinstance(cache.lookup([2])[2], WriterSchema)  # the requests' newest schema
+    assert registry.calls == calls == 5  # latest, schema, subjects, two answer ids
     registry.down = True
     down = cache_of(registry, clock)
-    down.look_up_answer_ids(timeout_s=10)  # a registry down at start: looked up later, when it answers
+    down.look_up_at_start(timeout_s=10)  # a registry down at start: looked up later, when it answers
     registry.down = False
-    assert down.answer_id("avro") == 11
+    clock.now += 5
+    assert down.answer_id("avro") == 11 and isinstance(down.lookup([2])[2], WriterSchema)
 
 
 def test_without_a_registry_every_id_is_unavailable():
