@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help docs venv venv-spark kafka-up kafka-down kafka-status registry-up registry-down registry-status initialize demo test test-unit lint rollback benchmark benchmark-quick benchmark-retrain mlflow-ui clean
+.PHONY: help docs venv venv-spark kafka-up kafka-down kafka-status registry-up registry-down registry-status initialize demo test test-unit lint rollback benchmark benchmark-quick benchmark-retrain benchmark-cluster mlflow-ui clean
 
 help:
 	@echo "make demo        set up everything and run the whole pipeline (about 5 minutes)"
@@ -19,6 +19,7 @@ help:
 	@echo "make docs        rewrite the configuration tables of docs/configuration.md from utils/settings.py"
 	@echo "make venv-spark  add pyspark, for --spark-master (make test installs it)"
 	@echo "make benchmark-retrain  one retrain against the observations log size, in-process and on Spark"
+	@echo "make benchmark-cluster  the predictor and the echo on a three-node cluster beside one node"
 
 venv: $(VENV)/.installed
 
@@ -81,6 +82,9 @@ benchmark: venv
 
 benchmark-quick: venv
 	$(PY) -m benchmarks.pipeline --quick
+
+benchmark-cluster: venv
+	$(PY) -m benchmarks.cluster
 
 benchmark-retrain: venv venv-spark
 	$(PY) -m benchmarks.retrain

@@ -14,7 +14,7 @@ import numpy as np
 
 from utils.form import Form
 from utils.kafka.clients import create_consumer, create_producer
-from utils.kafka.interface import Consumer, ConsumerOptions, Partition, ProducerOptions
+from utils.kafka.interface import Consumer, ConsumerOptions, Partition, Producer, ProducerOptions
 from utils.kafka.reading import assign_from_end
 from utils.messages.codec import encode
 from utils.messages.requests import PredictionRequest
@@ -86,6 +86,7 @@ class LoadResult:
     received_at: np.ndarray  # first answer per sequence number (nan: none)
     answers: int = 0  # including repeats
     versions: list[int] = field(default_factory=list)
+    repeated_at: list[float] = field(default_factory=list)  # perf_counter seconds of each repeated answer
 
     @property
     def answered(self) -> int:
@@ -105,9 +106,19 @@ class LoadResult:
     def longest_gap_ms(self, start_s: float, end_s: float) -> float:
         """Longest pause between consecutive answers received in [start_s, end_s] of the run."""
         origin = np.nanmin(self.sent_at)
-        times = np.sort(self.received_at[~np.isnan(self.received_at)]) - origin
-        window = times[(times >= start_s) & (times <= end_s)]
-        return round(float(np.diff(window).max() * 1000), 2) if len(window) > 1 else float("nan")
+        return self.longest_gap_between_ms(origin + start_s, origin + end_s)
+
+    def longest_gap_between_ms(self, start: float, end: float) -> float:
+        """Longest pause between consecutive answers received between two perf_counter times, counting
+        from `start` to the first answer and from the last one to `end`: a window without answers
+        is one gap."""
+        times = np.sort(self.received_at[~np.isnan(self.received_at)])
+        window = np.concatenate([[start], times[(times > start) & (times < end)], [end]])
+        return round(float(np.diff(window).max() * 1000), 2)
+
+    def repeats_between(self, start: float, end: float) -> int:
+        """Answers received again between two perf_counter times."""
+        return sum(1 for at in self.repeated_at if start <= at < end)
 
 
 def run_load(
@@ -117,21 +128,26 @@ def run_load(
     rate: float,
     drain_timeout_s: float = 60.0,
     during: Callable[[float], None] | None = None,
+    until: threading.Event | None = None,
 ) -> LoadResult:
-    """Send `payloads` at `rate` per second (0: as fast as possible) and wait for their answers.
-    `during(elapsed_s)` is called from the sending loop, e.g. to trigger model swaps."""
+    """Send `payloads` at `rate` per second (0: as fast as possible), or until `until` is set, and
+    wait for the answers of those sent. `during(elapsed_s)` is called from the sending loop, e.g. to
+    trigger model swaps."""
     count = len(payloads)
     sent_at = np.full(count, np.nan)
     received_at = np.full(count, np.nan)
     result = LoadResult(0, sent_at, received_at)
     consumer = create_consumer(kafka, ConsumerOptions("loadgen", fetch_max_wait_ms=10, read_committed=True))
-    assign_from_end(consumer, topics.predictions)
+    partitions = assign_from_end(consumer, topics.predictions)
+    producer = create_producer(kafka, ProducerOptions("loadgen", linger_ms=2, batch_bytes=64 * 1024))
+    _wait_until_fetching(producer, consumer, partitions)
     done = threading.Event()
     receiver = threading.Thread(target=_receive, args=(consumer, result, done), daemon=True)
     receiver.start()
-    producer = create_producer(kafka, ProducerOptions("loadgen", linger_ms=2, batch_bytes=64 * 1024))
     started = time.perf_counter()
     for seq, payload in enumerate(payloads):
+        if until is not None and until.is_set():
+            break
         if rate > 0:
             delay = started + seq / rate - time.perf_counter()
             if delay > 0:
@@ -143,7 +159,7 @@ def run_load(
             during(time.perf_counter() - started)
     producer.flush()
     deadline = time.perf_counter() + drain_timeout_s
-    while result.answered < count and time.perf_counter() < deadline:
+    while result.answered < result.sent and time.perf_counter() < deadline:
         time.sleep(0.05)
     done.set()
     receiver.join(timeout=5)
@@ -152,17 +168,43 @@ def run_load(
     return result
 
 
+PROBE = b'{"request_id": "loadgen-probe"}'
+
+
+def _wait_until_fetching(
+    producer: Producer, consumer: Consumer, partitions: list[Partition], timeout_s: float = 30.0
+) -> None:
+    """Return once a probe written to each partition of the answers' topic has been read back: the
+    producer is connected and the consumer is fetching from every leader. Without it librdkafka's
+    first fetches start a few hundred milliseconds in, and the run's first requests look that slow."""
+    for partition in partitions:
+        producer.send(partition.topic, PROBE, partition=partition.partition)
+    producer.flush(timeout_s)
+    waiting = set(partitions)
+    deadline = time.monotonic() + timeout_s
+    while waiting and time.monotonic() < deadline:
+        for record in consumer.poll(0.05):
+            if record.value == PROBE:
+                waiting.discard(Partition(record.topic, record.partition))
+    if waiting:
+        raise TimeoutError(f"the load generator read no probe back from {sorted(waiting)} in {timeout_s:.0f}s")
+
+
 def _receive(consumer: Consumer, result: LoadResult, done: threading.Event) -> None:
     while not done.is_set():
         records = consumer.poll(0.05)
         if records:
             now = time.perf_counter()
             for record in records:
+                if record.value == PROBE:
+                    continue
                 answer = read_answer(record.value)
                 seq = int(answer["request_id"].rsplit("-", 1)[1])
                 result.answers += 1
                 if np.isnan(result.received_at[seq]):
                     result.received_at[seq] = now
+                else:
+                    result.repeated_at.append(now)
                 version = answer.get("model_version")
                 if version is not None and version not in result.versions:
                     result.versions.append(version)

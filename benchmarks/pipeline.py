@@ -191,7 +191,16 @@ def describe_model(store: ModelStore) -> dict:
         "num_boost_round": metadata.num_boost_round,
         "compile_seconds": manifest["compile_seconds"],
         "compiler": manifest["compiler"].split(" cpu=")[0],
+        # 0: a version from before references; each swap then scores sample rows with LightGBM in
+        # the background to check the compiled form (2,000 rows: a core for ~150 ms per swap)
+        "reference_rows": len(reference.records) if (reference := load_scorer(store, 1).reference) else 0,
     }
+
+
+def labelled_for(mode: str, spec: DatasetSpec, labels: list[int]) -> tuple[list[int], Form] | None:
+    """What labels a mode's requests carry: the labelled modes and the two-record echo send each
+    request with its label (an answer and an observation each); the others send none."""
+    return (labels, Form(spec)) if "labelled" in mode or mode.startswith("echo-two") else None
 
 
 def benchmark_mode(
@@ -204,7 +213,7 @@ def benchmark_mode(
     spec = load_scorer(store, 1).spec
     encode_request = registry_encoder(mode, topics, spec) if "registry" in mode else encode
     records, labels = rows
-    labelled = (labels, Form(spec)) if "labelled" in mode or mode.startswith("echo-two") else None
+    labelled = labelled_for(mode, spec, labels)
 
     def payloads_of(count: int, run_id: str) -> list[bytes]:
         return build_payloads(records, count, run_id, encode_request, labelled)
@@ -216,6 +225,7 @@ def benchmark_mode(
         count = plan["throughput_requests"][mode.split("-")[0]]
         stages_before = stage_seconds(process)
         result = run_load(kafka, topics, payloads_of(count, "tput"), rate=0, drain_timeout_s=600)
+        stages_after = stage_seconds(process)  # before the read-back below, while the predictor idles
         results["throughput"] = {
             "requests": count,
             "answered": result.answered,
@@ -224,7 +234,6 @@ def benchmark_mode(
             "loadgen_read_back_per_second": round(read_back_rate(kafka, topics.app_messages), 1),
         }
         print(f"   throughput {results['throughput']}", flush=True)
-        stages_after = stage_seconds(process)
         if stages_before is not None and stages_after is not None:
             results["stages"] = stage_breakdown(stages_before, stages_after, result)
             print(f"   stages {results['stages']}", flush=True)
@@ -246,9 +255,10 @@ def benchmark_mode(
                 "longest_gap_ms": result.longest_gap_ms(0.5, plan["latency_seconds"] - 0.5),
             }
             print(f"   latency @{rate}/s {results['latency'][str(rate)]}", flush=True)
-        if mode.startswith("predictor") and "registry" not in mode and "labelled" not in mode:
+        with_swaps = plan.get("hot_swap", True)
+        if with_swaps and mode.startswith("predictor") and "registry" not in mode and "labelled" not in mode:
             results["hot_swap"] = hot_swap(kafka, topics, plan, records, process)
-        if mode in ("predictor", "predictor-confluent"):
+        if plan.get("memory", True) and mode in ("predictor", "predictor-confluent"):
             results["memory"] = memory(kafka, topics, plan, records, process)
     finally:
         process.terminate()
@@ -327,14 +337,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def stage_seconds(process) -> dict[str, float] | None:
-    """The predictor's cumulative seconds per loop stage, read from its /metrics endpoint."""
+def metrics_text(process) -> str | None:
+    """The predictor's /metrics page (None for a mode without one)."""
     if process.metrics_port is None:
         return None
     url = f"http://127.0.0.1:{process.metrics_port}/metrics"
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return urllib.request.urlopen(url, timeout=5).read().decode()
+
+
+def stage_seconds(process) -> dict[str, float] | None:
+    """The predictor's cumulative seconds per loop stage."""
+    if (text := metrics_text(process)) is None:
+        return None
     found = re.findall(r'^pipeline_stage_seconds_total\{stage="(\w+)"\} (\S+)$', text, re.MULTILINE)
     return {stage: float(value) for stage, value in found}
+
+
+def batch_seconds_buckets(process) -> dict[float, float] | None:
+    """The predictor's cumulative histogram of seconds per micro-batch (upper bound -> batches)."""
+    if (text := metrics_text(process)) is None:
+        return None
+    found = re.findall(r'^pipeline_batch_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.MULTILINE)
+    return {float(bound): float(count) for bound, count in found}
 
 
 def stage_breakdown(before: dict[str, float], after: dict[str, float], result: LoadResult) -> dict:

@@ -96,6 +96,7 @@ class AtLeastOnceLoop(ServingLoop):
             if not batch.retrain_asked:
                 batch.retrain_asked = True
                 stored_at = [delivery.result(timeout_s=0).offset for delivery in batch.observations]
+                self.saw_observations(stored_at)
                 batch.retrain_requests += self.ask_for_retrains(retrain_ends(stored_at, self.settings.retrain_every))
                 if batch.retrain_requests:
                     continue  # this batch completes once its retrain requests are acknowledged too

@@ -313,18 +313,37 @@ def _aligned(shadow: Scored, paired: dict[int, int], size: int) -> np.ndarray:
     return aligned
 
 
-def observations_of(requests: Sequence[PredictionRequest], *scored: Scored | None) -> tuple[Observation, ...]:
-    """The labelled requests, with what each model that scored them said (the paired tally of a
-    rollout, when two models scored the request)."""
+def scoring_us_per_request(scored: Scored) -> float:
+    """A model's scoring time (transform and predict) per request of its batch, in microseconds."""
+    return (scored.transform_s + scored.predict_s) / max(len(scored.requests), 1) * 1e6
+
+
+def observations_of(
+    requests: Sequence[PredictionRequest], *scored: Scored | None, on_trial: int | None = None
+) -> tuple[Observation, ...]:
+    """The labelled requests, with what each model that scored them said and its time per request
+    (the paired tally of a rollout, when two models scored the request); a request the version
+    `on_trial` was asked to score and did not is marked `missed` (the trial's error rate)."""
     models = [s for s in scored if s is not None]
     by_model = [dict(zip(s.rows or range(len(requests)), s.probabilities.tolist(), strict=True)) for s in models]
+    took = {s.model_version: round(scoring_us_per_request(s), 2) for s in models}
     observations = []
     for i, request in enumerate(requests):
         if request.label is None:
             continue
         scores = {s.model_version: said[i] for s, said in zip(models, by_model, strict=True) if i in said}
         paired = scores if len(scores) > 1 else None
-        observations.append(Observation(request.request_id, request.features, request.label, paired))
+        missed = on_trial if on_trial is not None and on_trial not in scores else None
+        observations.append(
+            Observation(
+                request.request_id,
+                request.features,
+                request.label,
+                paired,
+                {version: took[version] for version in paired} if paired else None,
+                missed,
+            )
+        )
     return tuple(observations)
 
 
@@ -359,7 +378,9 @@ def decide(
         answers,
         sorted_batch.errors,
         sorted_batch.dead_letters,
-        observations_of(sorted_batch.requests, scored, shadow),
+        observations_of(
+            sorted_batch.requests, scored, shadow, on_trial=challenger.scorer.version if challenger else None
+        ),
         scored,
         shadow,
         validate_s=validate_s,
@@ -372,7 +393,9 @@ def retrain_ends(observation_offsets: Iterable[int], every: int) -> list[int]:
     """The retrain requests due for these acknowledged observation offsets: one each time the
     observations log (one partition, shared by every predictor) completes a multiple of `every`.
     The count is global, so N predictors do not retrain N times; each end offset belongs to exactly
-    one observation, so exactly one predictor asks for it."""
+    one observation, so exactly one predictor asks for it. `every` 0: the count trigger is off."""
+    if every <= 0:
+        return []
     return sorted(offset + 1 for offset in observation_offsets if (offset + 1) % every == 0)
 
 
@@ -382,8 +405,9 @@ def retrain_ends_in_transaction(observation_offsets: Sequence[int], every: int) 
     after its last record, so a multiple of `every` may fall on a marker: a transaction answers for
     every multiple among its own offsets and the one after them. Each request's end offset is the
     offset after the transaction's last observation (a real record, so a reader can stop there). A
-    multiple that falls between two predictors' concurrent transactions is left to the next one."""
-    if not observation_offsets:
+    multiple that falls between two predictors' concurrent transactions is left to the next one.
+    `every` 0: the count trigger is off."""
+    if not observation_offsets or every <= 0:
         return []
     first, last = min(observation_offsets), max(observation_offsets)
     crossed = [m for m in range(first + 1, last + 3) if m % every == 0]

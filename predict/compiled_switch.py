@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from utils.compiled_cache import (
+    BUILD_NICENESS,
     DEFAULT_BUILD_TIMEOUT_S,
     TOLERANCE,
     BuildFailed,
@@ -41,9 +42,12 @@ class CompiledFormRefused(RuntimeError):
 
 
 class CompiledSwitch:
-    def __init__(self, cache: CompiledCache, build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S):
+    def __init__(
+        self, cache: CompiledCache, build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S, niceness: int = BUILD_NICENESS
+    ):
         self.cache = cache
         self.build_timeout_s = build_timeout_s
+        self.niceness = niceness
 
     def of(self, scorer: Scorer) -> Scorer:
         """`scorer` scoring with its compiled form; CompiledFormRefused if it must stay on LightGBM."""
@@ -51,7 +55,7 @@ class CompiledSwitch:
             compiled = self.cache.load(scorer.model_text)
             if compiled is None:
                 log.info("compiling model version=%s (LightGBM serves meanwhile)", scorer.version)
-                seconds = self.cache.build(scorer.model_text, self.build_timeout_s)
+                seconds = self.cache.build(scorer.model_text, self.build_timeout_s, self.niceness)
                 log.info("model compiled version=%s seconds=%.1f", scorer.version, seconds)
                 compiled = self.cache.load(scorer.model_text)
         except CompilerUnavailable as error:

@@ -9,13 +9,19 @@ import logging
 import time
 
 from predict.batch import retrain_ends_in_transaction
-from predict.loop import DRAIN_TIMEOUT_S, RETRY_BACKOFF_S, Serving, ServingLoop
+from predict.loop import RETRY_BACKOFF_S, Serving, ServingLoop
 from utils import metrics
 from utils.kafka.interface import FatalKafkaError, KafkaError, Record, TransactionAborted, TransactionalProducer
 from utils.kafka.offsets import commit_offsets, replay_offsets
 from utils.messages.events import PredictorEvent
 
 log = logging.getLogger(__name__)
+
+# How long a transaction waits for its observations' acknowledgements: longer than a partition
+# leader's failover (a broker fences a dead node after its 9 s session timeout, then elects), so
+# that a failover costs a wait rather than an abort, whose purge of in-flight records librdkafka
+# can answer with a fatal OUT_OF_ORDER_SEQUENCE_NUMBER. Within the transaction timeout (120 s).
+ACKNOWLEDGEMENT_WAIT_S = 30.0
 
 
 class ExactlyOnceLoop(ServingLoop):
@@ -49,8 +55,9 @@ class ExactlyOnceLoop(ServingLoop):
         self.transactional.begin_transaction()
         _, observations = self.send_outcome(outcome)
         if observations:
-            self.transactional.flush(timeout_s=DRAIN_TIMEOUT_S)  # their offsets decide the retrain requests
+            self.transactional.flush(timeout_s=ACKNOWLEDGEMENT_WAIT_S)  # their offsets decide the retrain requests
             stored_at = [delivery.result(timeout_s=0).offset for delivery in observations]
+            self.saw_observations(stored_at)
             self.ask_for_retrains(retrain_ends_in_transaction(stored_at, self.settings.retrain_every))
         sent = time.perf_counter()
         self.transactional.commit_transaction(commit_offsets(records), self.consumer)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from predict.batch import Challenger
 from predict.compiled_switch import CompiledFormRefused
+from utils.compiled_cache import BUILD_NICENESS
 from utils.messages.events import ChallengerStarted
 from utils.messages.requests import CHALLENGER, CHAMPION
 from utils.mlflow_outage import call_when_up
@@ -54,8 +55,10 @@ class ModelSwapper:
         fetch: Callable[[int], None] | None = None,
         tracking_uri: str = "",
         upgrade: Callable[[Scorer], Scorer] | None = None,
+        niceness: int = BUILD_NICENESS,
     ):
         self.store = store
+        self.niceness = niceness  # of the loader and compiler threads (--background-niceness)
         self.fetch = fetch  # brings a version into `store` first (e.g. from the MLflow registry)
         self.tracking_uri = tracking_uri
         self.upgrade = upgrade  # the compiled form of a scorer; raises CompiledFormRefused
@@ -153,7 +156,7 @@ class ModelSwapper:
         call_when_up(lambda: self.fetch(version), self.tracking_uri, self._closing)  # type: ignore[misc]
 
     def _load_forever(self) -> None:
-        lower_thread_priority()
+        lower_thread_priority(self.niceness)
         while (wanted := self._wanted.get()) is not None:
             version, role = wanted
             if role == CHAMPION and version == self.current.version:
@@ -177,7 +180,7 @@ class ModelSwapper:
 
     def _compile_forever(self) -> None:
         assert self.upgrade is not None
-        lower_thread_priority()
+        lower_thread_priority(self.niceness)
         while (scorer := self._to_compile.get()) is not None:
             if not self._to_compile.empty():
                 continue  # a newer version is queued: compiling this one would be wasted
@@ -212,7 +215,7 @@ def _describe(rollout: ChallengerStarted) -> tuple[int, str, float]:
     return rollout.version, rollout.mode, rollout.canary_fraction
 
 
-def lower_thread_priority(niceness: int = 10) -> None:
+def lower_thread_priority(niceness: int) -> None:
     """Let the serving loop win the cores over this background thread (Linux: priority is per thread)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)

@@ -9,30 +9,40 @@ only in how a batch's results and offsets become durable.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from predict.answers import AnswerEncoder
 from predict.batch import PLAIN, AnswerFormat, BatchOutcome, decide
 from predict.hot_swap import ModelSwapper
+from predict.retrain_triggers import RetrainTriggers, ServingVersion, Trigger, TriggerSettings
 from predict.schema_cache import SchemaCache
 from predict.telemetry import Telemetry
 from utils import metrics
 from utils.kafka.health import serve_until_stopped
-from utils.kafka.interface import Consumer, Delivery, Partition, Producer, Record
+from utils.kafka.interface import Consumer, Delivery, KafkaError, Partition, Producer, Record
 from utils.messages.codec import MessageError, decode_object, encode, encode_fast
 from utils.messages.events import (
+    COUNT,
     ChallengerStarted,
     ModelRefused,
     PredictorEvent,
     RetrainRequested,
     RolloutDecided,
+    TrainingCompleted,
     event_from_dict,
     serving_version,
 )
+from utils.model_store import ModelStore, ModelStoreError
 from utils.schema_registry import wire
+from utils.scoring import Scorer
 from utils.settings import PredictorSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +51,8 @@ MODEL_EVENTS_POLL_INTERVAL_S = 0.1
 LAG_CHECK_INTERVAL_S = 5.0
 RETRY_BACKOFF_S = 1.0
 DRAIN_TIMEOUT_S = 10.0
+# How often the drift, quality and time triggers are asked, on their own thread.
+TRIGGER_CHECK_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,17 @@ class ServingLoop:
         self.answers = AnswerEncoder(serving.schemas)
         self._next_events_poll = 0.0
         self._next_lag_check = 0.0
+        # The end of the observations log as far as this predictor knows it (-1: not known yet).
+        self.observations_end = -1
+        # The newest version trained, served or not (the trainer drops requests made before a newer one).
+        self.newest_version_known = max(self.swapper.current.version, self.swapper.store.latest_version() or 0)
+        trigger_settings = TriggerSettings.of(self.settings)
+        self.triggers: TriggerJudge | None = None
+        if trigger_settings.any_on:
+            serving_now = serving_version_of(self.swapper.store, self.swapper.current)
+            self.triggers = TriggerJudge(
+                RetrainTriggers(trigger_settings, serving_now, time.monotonic()), self.swapper, self.stop
+            )
 
     def serve(self) -> None:
         """Serve until stopped, then drain."""
@@ -81,6 +104,8 @@ class ServingLoop:
             self.serve_once()
             return True
 
+        if self.triggers is not None:
+            self.triggers.start()
         serve_until_stopped(self.settings.common.kafka.bootstrap_servers, self.stop, step)
         self.drain()
 
@@ -102,6 +127,43 @@ class ServingLoop:
         if now >= self._next_events_poll:
             self.read_model_events()
             self._next_events_poll = time.monotonic() + MODEL_EVENTS_POLL_INTERVAL_S
+        if self.triggers is not None:
+            self.triggers.observations_end = max(self.observations_end, 0)
+            for trigger in self.triggers.fired():
+                self.ask_for_retrain(trigger)
+
+    def ask_for_retrain(self, trigger: Trigger) -> None:
+        """Send the retrain request of a drift, quality or time trigger."""
+        newest_version_known = max(self.newest_version_known, trigger.evidence["serving_version"])
+        if self.observations_end < 0:
+            self.observations_end = self._observations_log_end()
+        log.info(
+            "retrain requested reason=%s observations_end_offset=%s newest_version_known=%s %s",
+            trigger.reason,
+            self.observations_end,
+            newest_version_known,
+            " ".join(f"{name}={value}" for name, value in trigger.evidence.items()),
+        )
+        metrics.RETRAIN_REQUESTS.inc()
+        metrics.RETRAIN_TRIGGERS.labels(reason=trigger.reason).inc()
+        request = RetrainRequested(
+            self.observations_end, self.serving.instance, trigger.reason, trigger.evidence, newest_version_known
+        )
+        self.send_own(request)
+
+    def _observations_log_end(self) -> int:
+        """Before this predictor's first observation is acknowledged: the log's end, from the broker."""
+        partition = Partition(self.topics.observations, 0)
+        try:
+            return self.consumer.end_offsets([partition])[partition]
+        except KafkaError as error:
+            log.warning("end of the observations log unknown, asking from 0 error=%r", error)
+            return 0
+
+    def saw_observations(self, offsets: Sequence[int]) -> None:
+        """Offsets of observations the broker acknowledged (the triggers' end offset)."""
+        if offsets:
+            self.observations_end = max(self.observations_end, max(offsets) + 1)
 
     def read_model_events(self) -> None:
         """Follow what the trainer and operators announce: rollouts, new serving versions."""
@@ -111,6 +173,8 @@ class ServingLoop:
             except MessageError as error:
                 log.warning("unreadable model event offset=%s error=%s", record.offset, error)
                 continue
+            if isinstance(event, TrainingCompleted):  # promoted or not: the triggers' requests say they knew it
+                self.newest_version_known = max(self.newest_version_known, event.version)
             if isinstance(event, ChallengerStarted):
                 self.swapper.start_rollout(event)
                 self.telemetry.roles_changed()
@@ -134,6 +198,14 @@ class ServingLoop:
             self.schemas.lookup(schema_ids) if schema_ids else None,
         )
         self.telemetry.outcome(outcome)
+        if self.triggers is not None and outcome.scored is not None:
+            scored = outcome.scored
+            self.triggers.add(
+                scored.model_version,
+                [request.features for request in scored.requests],
+                scored.probabilities,
+                [request.label for request in scored.requests],
+            )
         return outcome
 
     def send_outcome(self, outcome: BatchOutcome) -> tuple[list[Delivery], list[Delivery]]:
@@ -157,12 +229,13 @@ class ServingLoop:
         return results, observations
 
     def ask_for_retrains(self, ends: Sequence[int]) -> list[Delivery]:
-        """Send one retrain request per end offset (the one place predictors ask for retrains)."""
+        """Send one retrain request per end offset (the count trigger; the others: `ask_for_retrain`)."""
         deliveries = []
         for end in ends:
-            log.info("retrain requested observations_end_offset=%s", end)
+            log.info("retrain requested reason=count observations_end_offset=%s", end)
             metrics.RETRAIN_REQUESTS.inc()
-            request = RetrainRequested(end, self.serving.instance)
+            metrics.RETRAIN_TRIGGERS.labels(reason=COUNT).inc()
+            request = RetrainRequested(end, self.serving.instance, COUNT, {"every": self.settings.retrain_every})
             deliveries.append(self.send(self.topics.retrain, request.to_dict(), None))
         return deliveries
 
@@ -189,3 +262,73 @@ class ServingLoop:
         records = self.consumer.poll(timeout_s)
         metrics.STAGE_SECONDS.labels(stage="poll").inc(time.perf_counter() - started)
         return records
+
+
+class TriggerJudge:
+    """Asks the retrain triggers once a second on a thread of its own, so that a drift judgement
+    (~20 ms of PSI) never holds up a batch; the loop feeds them and sends what fired (sending
+    stays on the loop's thread: with exactly-once, every send belongs to its transactions)."""
+
+    def __init__(self, triggers: RetrainTriggers, swapper: ModelSwapper, stop: threading.Event):
+        self.triggers = triggers
+        self.swapper = swapper
+        self.stop = stop
+        self.observations_end = 0  # set by the loop; an int, read whole by this thread
+        self._fired: queue.Queue[Trigger] = queue.Queue()
+        self._thread = threading.Thread(target=self._judge_forever, name="retrain-triggers", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(
+        self, version: int, records: Sequence[Mapping[str, Any]], scores: np.ndarray, labels: Sequence[int | None]
+    ) -> None:
+        self.triggers.add(version, records, scores, labels)
+
+    def fired(self) -> list[Trigger]:
+        """The triggers that fired since the last call."""
+        if self._fired.empty():  # nearly always: skip the exception below
+            return []
+        found = []
+        while True:
+            try:
+                found.append(self._fired.get_nowait())
+            except queue.Empty:
+                return found
+
+    def judge_once(self) -> None:
+        current = self.swapper.current  # one reference read: the loop swaps it whole
+        if current.version != self.triggers.serving.version:
+            self.triggers.serve(serving_version_of(self.swapper.store, current))
+        trigger = self.triggers.due(time.monotonic(), self.observations_end)
+        if trigger is not None:
+            self._fired.put(trigger)
+
+    def _judge_forever(self) -> None:
+        while not self.stop.wait(TRIGGER_CHECK_INTERVAL_S):
+            try:
+                self.judge_once()
+            except Exception as error:  # a trigger's bug must not stop the serving, nor the next judgements
+                log.error("retrain triggers not judged error=%r", error)
+
+
+def serving_version_of(store: ModelStore, scorer: Scorer) -> ServingVersion:
+    """What the triggers judge a version against: its reference rows and scores, and from its
+    metadata its holdout log loss and the observations it was trained on (none if unreadable)."""
+    reference = scorer.reference
+    try:
+        metadata = store.metadata(scorer.version)
+        holdout = metadata.metrics
+        trained_to = metadata.observations_end_offset
+    except ModelStoreError as error:
+        log.warning("metadata unreadable, the quality trigger waits version=%s error=%s", scorer.version, error)
+        holdout, trained_to = {}, 0
+    return ServingVersion(
+        scorer.version,
+        scorer.spec,
+        pd.DataFrame.from_records(list(reference.records)) if reference is not None else pd.DataFrame(),
+        reference.scores if reference is not None else np.empty(0),
+        holdout.get("holdout_log_loss"),
+        holdout.get("holdout_auc"),
+        trained_to,
+    )

@@ -61,7 +61,10 @@ class SchemaCache:
         self._known: dict[int, WriterSchema] = {}
         self._missing: dict[int, tuple[float, MissingSchema]] = {}  # id -> (until, why)
         self._answer_ids: dict[SchemaFormat, int] = {}
-        self._retry_at = 0.0
+        # An answer schema not registered in a format is asked for again after a while; that says
+        # nothing of the registry, so it must not hold back the look-up of request ids.
+        self._answer_retry_at: dict[SchemaFormat, float] = {}
+        self._retry_at = 0.0  # while the registry does not answer
         self._reachable = True
 
     def seed_answer_ids(self, ids: dict[SchemaFormat, int]) -> None:
@@ -170,17 +173,21 @@ class SchemaCache:
         if schema_format in self._answer_ids:
             return self._answer_ids[schema_format]
         now = self.clock()
-        if self.client is None or now < self._retry_at:
+        if self.client is None or now < self._retry_at or now < self._answer_retry_at.get(schema_format, 0.0):
             return None
         try:
             found = self.client.find(self.answer_subject, schema_format, answer_schema(schema_format))
-        except RegistryError as error:  # unavailable, or a subject it refuses to look in
+        except RegistryUnavailable as error:
             log.warning("answer schema id unknown for now subject=%s error=%s", self.answer_subject, error)
             self._retry_at = now + RETRY_AFTER_S
             return None
+        except RegistryError as error:  # a subject it refuses to look in
+            log.warning("answer schema id unknown for now subject=%s error=%s", self.answer_subject, error)
+            self._answer_retry_at[schema_format] = now + RETRY_AFTER_S
+            return None
         if found is None:
             log.warning("the answer schema is not registered subject=%s format=%s", self.answer_subject, schema_format)
-            self._retry_at = now + FORGET_MISSING_AFTER_S
+            self._answer_retry_at[schema_format] = now + FORGET_MISSING_AFTER_S
             return None
         self._answer_ids[schema_format] = found
         return found

@@ -1,5 +1,6 @@
 """The predictor: consume app events, score them in micro-batches, answer, keep labelled
-observations, ask for retraining every N observations, hot-swap promoted models.
+observations, ask for retraining (every N observations, on drift, on a quality drop, on time),
+hot-swap promoted models.
 
 This module builds the serving parts and hands them to one of two loops, by processing guarantee:
 `predict/at_least_once.py` (pipelined, the default) or `predict/exactly_once.py` (a transaction per
@@ -8,6 +9,7 @@ batch). Both decide each batch with the pure functions of `predict/batch.py`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -79,6 +81,7 @@ def run(settings: PredictorSettings, stop: threading.Event) -> int:
         fetch=source.fetch if source else None,
         tracking_uri=common.tracking_uri,
         upgrade=compiled_switch(settings, store),
+        niceness=settings.background.background_niceness,
     )
     join_rollout_in_progress(settings, store, source is not None, swapper, instance)
     reporter = ServingReporter(
@@ -98,12 +101,20 @@ def run(settings: PredictorSettings, stop: threading.Event) -> int:
         else:
             loop = at_least_once = AtLeastOnceLoop(serving)
             consumer.subscribe(topics.app_messages, on_revoke=at_least_once.before_revocation)
+        # Exempt everything loaded so far (MLflow, pandas, the model: ~200,000 objects) from the
+        # collector: a full collection over them stops the serving loop for over 100 ms.
+        gc.collect()
+        gc.freeze()
         log.info(
-            "predictor ready model_version=%s topic=%s group=%s retrain_every=%s guarantee=%s",
+            "predictor ready model_version=%s topic=%s group=%s retrain_every=%s retrain_on_drift=%s "
+            "retrain_on_quality_drop=%s retrain_interval_s=%s guarantee=%s",
             scorer.version,
             topics.app_messages,
             settings.group_id,
             settings.retrain_every,
+            settings.retrain_on_drift,
+            settings.retrain_on_quality_drop,
+            settings.retrain_interval_s,
             settings.processing_guarantee,
         )
         loop.serve()
@@ -148,7 +159,8 @@ def schema_cache(settings: PredictorSettings, store: ModelStore, version: int) -
     requests are answered `schema_unavailable`), and the answer ids the serving version recorded."""
     url = settings.common.schema_registry_url
     request_subject, answer_subject = subjects(settings.common.topics)
-    cache = SchemaCache(RegistryClient(url) if url else None, request_subject, answer_subject)
+    client = RegistryClient(url, settings.common.schema_registry_timeout_s) if url else None
+    cache = SchemaCache(client, request_subject, answer_subject)
     try:
         recorded = store.metadata(version).schemas
     except ModelStoreError:
@@ -165,7 +177,7 @@ def compiled_switch(settings: PredictorSettings, store: ModelStore) -> Callable[
     """How a serving version moves to its compiled form, unless `--scorer lightgbm`."""
     if settings.scorer == "lightgbm":
         return None
-    return CompiledSwitch(CompiledCache.in_store(store.root)).of
+    return CompiledSwitch(CompiledCache.in_store(store.root), niceness=settings.background.background_niceness).of
 
 
 def join_rollout_in_progress(

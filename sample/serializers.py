@@ -130,7 +130,7 @@ def serializers_for(common: CommonSettings, spec: DatasetSpec) -> Serializers:
     if url is None:
         return PlainJson()
     request_subject, _ = subjects(common.topics)
-    client = RegistryClient(url)
+    client = RegistryClient(url, common.schema_registry_timeout_s)
     latest = client.latest(request_subject)
     if common.kafka.client == "confluent":
         return ConfluentSerializers(url, spec, common.topics, latest)

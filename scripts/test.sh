@@ -4,10 +4,7 @@
 # ruff format --check, mypy) and the whole test suite (unit, contract, integration), then stop
 # what this script started.
 #
-# The slowest group, the MLflow tracking-server tests (mostly waiting out outages they cause) and
-# the Spark tests (a JVM start-up and a standalone cluster), runs in a second pytest process beside
-# the rest, with its own temporary folders; its output is printed after the main run's. Both must
-# pass.
+# The slowest groups (see below) run in pytest processes of their own beside the rest; all must pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/broker_env.sh
@@ -35,23 +32,49 @@ fi
 
 make --no-print-directory lint
 
+# Two groups run beside the main run, one after the other, each in its own pytest process with its
+# own temporary folders: the slow one (the MLflow tracking-server tests, mostly waiting out outages
+# they cause, and the Spark tests), then the failover one (a private three-node cluster under load,
+# whose nodes are killed one after the other). Not all three at once: the cluster under load and
+# the Spark and tracking servers together starve two cores. Their output follows the main run's.
 SLOW_GROUP=(tests/integration/test_tracking_server.py tests/integration/test_spark.py)
+FAILOVER_GROUP=(tests/integration/test_cluster_failover.py)
 mkdir -p logs
-slow_log=logs/test-slow-group.log
-slow_tmp=$(mktemp -d /tmp/pipeline-tests-slow-XXXXXX)
-.venv/bin/python -m pytest "${SLOW_GROUP[@]}" -p no:cacheprovider --basetemp="$slow_tmp" --durations=10 "$@" \
-  >"$slow_log" 2>&1 &
-slow_pid=$!
+run_beside() {
+  local log="$1"
+  shift
+  local tmp
+  tmp=$(mktemp -d /tmp/pipeline-tests-beside-XXXXXX)
+  local status=0
+  .venv/bin/python -m pytest "$@" -p no:cacheprovider --basetemp="$tmp" --durations=10 >"$log" 2>&1 || status=$?
+  rm -rf "$tmp"
+  return $status
+}
+slow_log=logs/test-slow-group.log failover_log=logs/test-failover-group.log
+status_dir=$(mktemp -d /tmp/pipeline-tests-status-XXXXXX)
+(
+  status=0
+  run_beside "$slow_log" "${SLOW_GROUP[@]}" "$@" || status=$?
+  echo "$status" >"$status_dir/slow"
+  status=0
+  run_beside "$failover_log" "${FAILOVER_GROUP[@]}" "$@" || status=$?
+  echo "$status" >"$status_dir/failover"
+) &
+beside_pid=$!
 
 main_status=0
-.venv/bin/python -m pytest tests "${SLOW_GROUP[@]/#/--ignore=}" --durations=40 "$@" || main_status=$?
+.venv/bin/python -m pytest tests "${SLOW_GROUP[@]/#/--ignore=}" "${FAILOVER_GROUP[@]/#/--ignore=}" --durations=40 "$@" \
+  || main_status=$?
 
-slow_status=0
-wait "$slow_pid" || slow_status=$?
+wait "$beside_pid" || true
+slow_status=$(cat "$status_dir/slow" 2>/dev/null || echo "not run")
+failover_status=$(cat "$status_dir/failover" 2>/dev/null || echo "not run")
+rm -rf "$status_dir"
 echo "=== ${SLOW_GROUP[*]} (run beside the rest; full log: $slow_log) ==="
 tail -n 40 "$slow_log"
-rm -rf "$slow_tmp"
-if [[ $main_status != 0 || $slow_status != 0 ]]; then
-  echo "FAILED: main run exit $main_status, slow group exit $slow_status" >&2
+echo "=== ${FAILOVER_GROUP[*]} (run beside the rest; full log: $failover_log) ==="
+tail -n 40 "$failover_log"
+if [[ $main_status != 0 || $slow_status != 0 || $failover_status != 0 ]]; then
+  echo "FAILED: main run exit $main_status, slow group exit $slow_status, failover group exit $failover_status" >&2
   exit 1
 fi

@@ -64,9 +64,14 @@ def small_model_files(adult) -> dict[str, bytes]:
 
 
 def run_server_script(script: str, command: str, env: dict[str, str], timeout_s: float) -> None:
-    """`bash scripts/<script> <command>` (kafka.sh, registry.sh), which must succeed."""
+    """`bash scripts/<script> <command>` (kafka.sh, registry.sh; the command and its arguments
+    separated by spaces), which must succeed."""
     result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / script), command], env=env, capture_output=True, text=True, timeout=timeout_s
+        ["bash", str(ROOT / "scripts" / script), *command.split()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

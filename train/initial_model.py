@@ -52,7 +52,7 @@ def run(settings: InitializeSettings, stop: threading.Event) -> int:
         announce_lineage(store, current, spec)
     schemas = None
     if settings.common.schema_registry_url is not None:  # first: a spec the registry refuses is not trained
-        client = RegistryClient(settings.common.schema_registry_url)
+        client = RegistryClient(settings.common.schema_registry_url, settings.common.schema_registry_timeout_s)
         schemas = register_schemas(client, spec, settings.schema_format, settings.common.topics)
     probe(settings.common.tracking_uri)  # before the long search: exit 4 at once if MLflow is down
     dataset = load_dataset(spec, settings.download)

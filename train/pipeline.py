@@ -3,6 +3,7 @@ publish to the model store and record it all in MLflow. Used by initialize.py an
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,7 +20,7 @@ from train.mlflow_runs import Tracker, TrainingInput
 from train.tune import TrainingMatrix, fit_final, make_dataset, tune
 from utils.data import frame_columns, frame_to_records, labels_of
 from utils.features import Preprocessor
-from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, REFERENCE_FILE, ModelStore, VersionMetadata
+from utils.model_store import MODEL_FILE, PREPROCESSOR_FILE, REFERENCE_FILE, ModelStore, RetrainCause, VersionMetadata
 from utils.scoring import Reference
 from utils.settings import TuningSettings
 from utils.spec import SPEC_FILE, DatasetSpec, to_toml
@@ -110,6 +111,8 @@ def train_version(
         tags["spark_master"] = tuning.spark.master
     if lineage.schemas is not None:
         tags |= lineage.schemas.tags()
+    if lineage.retrain_causes:
+        tags |= retrain_cause_tags(lineage.retrain_causes)
     mlflow_started = time.perf_counter()
     with tracker.session(run_name=f"{trigger}-{time.strftime('%Y%m%d-%H%M%S')}", tags=tags) as run_id:
         tracker.log_inputs(inputs)
@@ -185,6 +188,16 @@ def train_version(
         " ".join(f"{phase}_seconds={seconds:.1f}" for phase, seconds in timings.items()),
     )
     return TrainedVersion(version, result.best.params, metrics, len(training), run_id, promoted, reason, timings)
+
+
+def retrain_cause_tags(causes: Mapping[str, RetrainCause]) -> dict[str, str]:
+    """The MLflow tags of a retrain's causes: its reasons, and each one's evidence as JSON."""
+    tags = {"retrain_reasons": ",".join(sorted(causes))}
+    for reason, cause in causes.items():
+        tags[f"retrain_{reason}_evidence"] = json.dumps(
+            {**cause.evidence, "requested_by": cause.requested_by, "requests": cause.requests}, sort_keys=True
+        )
+    return tags
 
 
 def evaluate(

@@ -13,14 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-from train import drift
 from train.mlflow_runs import Tracker, data_input, observations_input
 from train.observations import observations_frame, read_observations
 from train.pipeline import TrainedVersion, timed, train_version
 from train.publish import Publisher
+from train.requests import RetrainTarget
 from train.rollout.decision import holdout_gate
 from train.schema_registration import register_when_up
-from utils import metrics
+from utils import drift, metrics
 from utils.data import Dataset, frame_to_records, load_dataset
 from utils.model_store import ModelStore, SchemaIds, TrainedUnder, VersionMetadata
 from utils.schema_registry.client import RegistryClient, SchemaRefused
@@ -58,11 +58,28 @@ class Retrainer:
             self._datasets = {key: load_dataset(spec)}
         return self._datasets[key]
 
-    def retrain(self, end_offset: int, coalesced: int = 1) -> None:
-        """Retrain on the observations before `end_offset`, unless the newest version covers them."""
+    def retrain(self, target: RetrainTarget) -> None:
+        """Retrain on the observations before the target's end offset, unless the newest version
+        covers them or every request is about a version a retrain has replaced already."""
         latest = self.store.require(self.store.latest_version())
+        fresh = target.without_stale(latest)
+        if fresh is None:
+            log.info(
+                "retrain requests stale, a newer version exists reasons=%s coalesced_requests=%s latest_version=%s",
+                ",".join(target.reasons),
+                target.coalesced,
+                latest,
+            )
+            self.publisher.finish_latest()
+            return
+        end_offset, coalesced = fresh.observations_end_offset, target.coalesced
         if self.store.metadata(latest).observations_end_offset >= end_offset:
-            log.info("retrain already covered end_offset=%s by_version=%s", end_offset, latest)
+            log.info(
+                "retrain already covered end_offset=%s by_version=%s reasons=%s",
+                end_offset,
+                latest,
+                ",".join(fresh.reasons),
+            )
             self.publisher.finish_latest()
             return
         champion = self.store.require(self.store.current_version())
@@ -81,9 +98,10 @@ class Retrainer:
             new_rows = observations_frame(observations, spec)
             training = pd.concat([dataset.training, new_rows], ignore_index=True)
         log.info(
-            "retrain started end_offset=%s coalesced_requests=%s new_rows=%s training_rows=%s champion=%s",
+            "retrain started end_offset=%s coalesced_requests=%s reasons=%s new_rows=%s training_rows=%s champion=%s",
             end_offset,
             coalesced,
+            ",".join(fresh.reasons),
             len(new_rows),
             len(training),
             champion,
@@ -101,11 +119,21 @@ class Retrainer:
             metrics.RETRAINS_REJECTED.inc()
             return
         metrics.RETRAINS_STARTED.inc()
+        for reason in fresh.reasons:
+            metrics.RETRAINS_BY_REASON.labels(reason=reason).inc()
         metrics.RETRAIN_END_OFFSET.set(end_offset)
         started = time.monotonic()
         try:
             trained = self._train(
-                dataset, training, new_rows, end_offset, champion, champion_metadata, drift_metrics, timings, schemas
+                dataset,
+                training,
+                new_rows,
+                fresh,
+                champion,
+                champion_metadata,
+                drift_metrics,
+                timings,
+                schemas,
             )
         finally:
             metrics.RETRAIN_END_OFFSET.set(0)
@@ -119,7 +147,7 @@ class Retrainer:
         dataset: Dataset,
         training: pd.DataFrame,
         new_rows: pd.DataFrame,
-        end_offset: int,
+        target: RetrainTarget,
         champion: int,
         champion_metadata: VersionMetadata,
         drift_metrics: dict[str, float],
@@ -129,6 +157,7 @@ class Retrainer:
         """Tune from the champion's parameters, gate against it on the holdout, publish."""
         topic = self.settings.common.topics.observations
         rollout = self.settings.rollout
+        end_offset = target.observations_end_offset
         return train_version(
             dataset.spec,
             training,
@@ -144,6 +173,7 @@ class Retrainer:
                 replaces_version=champion,
                 replaces_mlflow_run_id=champion_metadata.mlflow_run_id,
                 schemas=schemas,
+                retrain_causes=target.causes(),
             ),
             warm_start=champion_metadata.params or None,
             should_stop=self.stop.is_set,
@@ -166,7 +196,13 @@ class Retrainer:
         schema_format: SchemaFormat = (
             "avro" if champion.schemas is not None and champion.schemas.format == "avro" else "json"
         )
-        return register_when_up(RegistryClient(url), spec, schema_format, self.settings.common.topics, self.stop)
+        return register_when_up(
+            RegistryClient(url, self.settings.common.schema_registry_timeout_s),
+            spec,
+            schema_format,
+            self.settings.common.topics,
+            self.stop,
+        )
 
     def measure_drift(self, scorer: Scorer, reference: pd.DataFrame, new_rows: pd.DataFrame) -> dict[str, float]:
         """PSI per feature of the new observations against the data file, and the shift of the

@@ -79,7 +79,7 @@ def run(settings: TrainerSettings, stop: threading.Event) -> int:
         ),
     )
     trials = Trials(store, registry, Announcer(producer, topics.model_events, stop))
-    compile_ahead = CompileAhead(store.root)
+    compile_ahead = CompileAhead(store.root, settings.background.background_niceness)
     publisher = Publisher(store, tracker, trials, compile_ahead, common.kafka, topics, instance, stop)
     watch = RolloutWatch(trials, settings.rollout, common.kafka, topics.observations, instance)
     try:
@@ -139,7 +139,7 @@ class TrainerLoop:
         target = retrain_target(records)
         try:
             if target is not None:
-                self.retrainer.retrain(target.observations_end_offset, coalesced=target.coalesced)
+                self.retrainer.retrain(target)
             self.consumer.commit(commit_offsets(records))
         except StopRequested:
             log.info("retrain abandoned: stopping; the request stays uncommitted and will be redone")

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +44,7 @@ OBJECT_FILE = "model.o"
 MANIFEST_FILE = "manifest.json"
 CACHE_DIR = "compiled"  # inside the model store
 DEFAULT_BUILD_TIMEOUT_S = 900.0
-BUILD_NICENESS = 10
+BUILD_NICENESS = 10  # the default of --background-niceness
 
 
 class CompilerUnavailable(RuntimeError):
@@ -153,8 +153,10 @@ class CompiledCache:
             raise CorruptEntry(f"cache entry {key}: the object does not match its manifest, not loaded")
         return _load_object(key, model_text, code)
 
-    def build(self, model_text: bytes, timeout_s: float = DEFAULT_BUILD_TIMEOUT_S) -> float:
-        """Compile in a child process at low priority (one build per key at a time, across
+    def build(
+        self, model_text: bytes, timeout_s: float = DEFAULT_BUILD_TIMEOUT_S, niceness: int = BUILD_NICENESS
+    ) -> float:
+        """Compile in a child process at `niceness` (one build per key at a time, across
         processes). Returns the seconds it took; CompiledModelError if it failed."""
         started = time.monotonic()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -165,7 +167,7 @@ class CompiledCache:
                 capture_output=True,
                 timeout=timeout_s,
                 cwd=Path(__file__).resolve().parent.parent,
-                preexec_fn=lambda: os.nice(BUILD_NICENESS),
+                preexec_fn=at_niceness(niceness),
             )
         except subprocess.TimeoutExpired as error:
             raise BuildFailed(f"compiling took over {timeout_s:.0f} s, stopped") from error
@@ -175,8 +177,8 @@ class CompiledCache:
         return time.monotonic() - started
 
 
-def start_build(store_root: Path, version: int) -> subprocess.Popen | None:
-    """Start building a stored version's compiled form in the background (low priority), so that
+def start_build(store_root: Path, version: int, niceness: int = BUILD_NICENESS) -> subprocess.Popen | None:
+    """Start building a stored version's compiled form in the background (at `niceness`), so that
     predictors find it ready; None if there is no compiler here. Predictors that ask meanwhile wait
     for this build (one build per key at a time) instead of starting their own."""
     try:
@@ -196,8 +198,21 @@ def start_build(store_root: Path, version: int) -> subprocess.Popen | None:
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.nice(BUILD_NICENESS),
+        preexec_fn=at_niceness(niceness),
     )
+
+
+def at_niceness(niceness: int) -> Callable[[], None]:
+    """A child's start-up step setting its niceness to `niceness` itself: a child inherits the
+    niceness of the thread that starts it, and adding to that (os.nice) would stack both."""
+
+    def set_niceness() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+        except OSError:  # below the inherited niceness without the right to: keep the inherited one
+            pass
+
+    return set_niceness
 
 
 def _load_object(key: str, model_text: bytes, code: bytes) -> CompiledModel:

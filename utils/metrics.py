@@ -25,6 +25,11 @@ PREDICTIONS = Counter("pipeline_predictions", "Predictions answered", ["model_ve
 REQUEST_ERRORS = Counter("pipeline_request_errors", "Requests answered with an error", ["code"])
 DEAD_LETTERS = Counter("pipeline_dead_letters", "Records sent to the dead-letter topic", ["code"])
 RETRAIN_REQUESTS = Counter("pipeline_retrain_requests", "Retrain requests published")
+RETRAIN_TRIGGERS = Counter(
+    "pipeline_retrain_triggers",
+    "Retrain requests published, by the trigger's reason: count, drift, quality, time",
+    ["reason"],
+)
 MODEL_SWAPS = Counter("pipeline_model_swaps", "Model versions swapped in")
 MODELS_REFUSED = Counter("pipeline_models_refused", "Model versions refused by verification")
 MODEL_VERSION = Gauge("pipeline_model_version", "Model version now serving")
@@ -70,6 +75,11 @@ LIVE_POSITIVE_RATE = Gauge("pipeline_live_positive_rate", "Share of positive pre
 
 # Trainer
 RETRAINS_STARTED = Counter("pipeline_retrains_started", "Retrains started")
+RETRAINS_BY_REASON = Counter(
+    "pipeline_retrains_by_reason",
+    "Retrains started, by each reason their coalesced requests gave (one retrain may count under several)",
+    ["reason"],
+)
 RETRAINS_COMPLETED = Counter("pipeline_retrains_completed", "Retrains that published a promoted version")
 RETRAINS_REJECTED = Counter("pipeline_retrains_rejected", "Retrains whose model the gate rejected")
 RETRAIN_END_OFFSET = Gauge(
@@ -84,6 +94,20 @@ ROLLOUT_AUC_DIFFERENCE = Gauge(
     "pipeline_rollout_auc_difference",
     "Challenger minus champion AUC on the paired tally: estimate and interval bounds (DeLong)",
     ["bound"],
+)
+ROLLOUT_LOG_LOSS_DIFFERENCE = Gauge(
+    "pipeline_rollout_log_loss_difference",
+    "Challenger minus champion log loss per request on the paired tally: estimate and the sequential rule's "
+    "confidence-sequence bounds",
+    ["bound"],
+)
+ROLLOUT_LOG_LOSS_MARGIN = Gauge(
+    "pipeline_rollout_log_loss_margin",
+    "The sequential rule's log-loss margin (--shadow-log-loss-margin): the interval's low bound above it rejects, "
+    "its high bound below it promotes",
+)
+ROLLOUT_PAIRS_TO_DECISION = Gauge(
+    "pipeline_rollout_pairs_to_decision", "Labelled pairs the last live judgement of a rollout took"
 )
 ROLLOUT_DECISIONS = Counter("pipeline_rollout_decisions", "Rollouts ended, by outcome", ["decision"])
 FEATURE_DRIFT = Gauge("pipeline_feature_drift_psi", "PSI of new observations vs the original data", ["feature"])

@@ -95,6 +95,19 @@ class RolloutDecision:
 
 
 @dataclass(frozen=True)
+class RetrainCause:
+    """Why a version was retrained, for one reason (count, drift, quality, time): the newest request
+    that gave it, its evidence (the figures the predictor's trigger fired on), the newest version
+    its predictor knew of, and how many coalesced requests gave this reason."""
+
+    reason: str
+    requested_by: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    newest_version_known: int = 0
+    requests: int = 1
+
+
+@dataclass(frozen=True)
 class VersionMetadata:
     """`<n>/metadata.json`: how a version was made, how it did, and what was decided about it.
     `version`, `created_at` and `checksums` are set by `ModelStore.publish`."""
@@ -121,6 +134,7 @@ class VersionMetadata:
     rollout: TrainedUnder = TrainedUnder()
     rollout_decision: RolloutDecision | None = None
     schemas: SchemaIds | None = None  # registered with a schema registry (none: plain JSON only)
+    retrain_causes: dict[str, RetrainCause] = field(default_factory=dict)  # by reason (retrains only)
     # What MLflow gets beside the above, so that a retrain interrupted by an MLflow outage can be
     # recorded later from the store alone (Tracker.ensure_recorded).
     extra_metrics: dict[str, float] = field(default_factory=dict)

@@ -37,6 +37,7 @@ ScorerChoice = Literal["auto", "lightgbm", "compiled"]
 ModelSource = Literal["local", "mlflow"]
 ProcessingGuarantee = Literal["at-least-once", "exactly-once"]
 RolloutMode = Literal["direct", "shadow", "canary"]
+RolloutJudgement = Literal["sequential", "fixed"]
 SchemaFormat = Literal["json", "avro"]  # what initialize registers in the schema registry
 
 
@@ -61,6 +62,27 @@ def nonnegative(text: str) -> int:
     return value
 
 
+def nonnegative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:  # also refuses nan
+        raise ValueError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0:  # also refuses nan
+        raise ValueError(f"must be > 0, got {value}")
+    return value
+
+
+def niceness(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 19:
+        raise ValueError(f"must be a niceness from 0 to 19, got {value}")
+    return value
+
+
 def fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value <= 1.0:
@@ -81,6 +103,9 @@ def resolved_path(text: str) -> Path:
 
 PositiveInt = Annotated[int, positive]
 NonNegativeInt = Annotated[int, nonnegative]
+NonNegativeFloat = Annotated[float, nonnegative_float]
+PositiveFloat = Annotated[float, positive_float]
+Niceness = Annotated[int, niceness]
 Fraction = Annotated[float, fraction]
 ResolvedPath = Annotated[Path, resolved_path]
 HttpUrl = Annotated[str, http_url]
@@ -147,6 +172,20 @@ class KafkaSettings:
     ssl_cafile: str | None = option(None, "CA certificate(s) to trust (PEM)", env="KAFKA_SSL_CAFILE")
     ssl_certfile: str | None = option(None, "client certificate (PEM), for mutual TLS", env="KAFKA_SSL_CERTFILE")
     ssl_keyfile: str | None = option(None, "client key (PEM), for mutual TLS", env="KAFKA_SSL_KEYFILE")
+    # 0 (the default) lets the pipeline choose from the brokers it finds: replicated three times,
+    # two in sync, on three or more (one broker may fail without losing an acknowledged record),
+    # the broker's own defaults on fewer.
+    replication_factor: NonNegativeInt = option(
+        0,
+        "replicas of each topic the pipeline creates (0: 3 on three or more brokers, else the broker's default)",
+        env="KAFKA_REPLICATION_FACTOR",
+    )
+    min_insync_replicas: NonNegativeInt = option(
+        0,
+        "replicas that must have a record before it is acknowledged, on the topics the pipeline creates "
+        "(0: 2 on three or more brokers, else the broker's default)",
+        env="KAFKA_MIN_INSYNC_REPLICAS",
+    )
     # librdkafka by default: faster on every kind of traffic (docs/performance.md); kafka-python,
     # the original's client, stays supported and tested.
     client: KafkaClient = option(
@@ -155,6 +194,13 @@ class KafkaSettings:
         flag="--kafka-client",
         env="KAFKA_CLIENT",
     )
+
+    def __post_init__(self) -> None:
+        if self.replication_factor and self.min_insync_replicas > self.replication_factor:
+            raise SettingsError(
+                f"--min-insync-replicas {self.min_insync_replicas} is more than --replication-factor "
+                f"{self.replication_factor}: no write could ever be acknowledged"
+            )
 
 
 @dataclass(frozen=True)
@@ -226,6 +272,12 @@ class CommonSettings:
         "docs/schema-registry.md)",
         env="SCHEMA_REGISTRY_URL",
     )
+    schema_registry_timeout_s: PositiveFloat = option(
+        2.0,
+        "longest wait for one schema registry call; the predictor asks on its serving thread, once per unknown "
+        "schema id (then answers schema_unavailable)",
+        env="SCHEMA_REGISTRY_TIMEOUT_S",
+    )
 
 
 # --- Training ---
@@ -266,10 +318,68 @@ class TuningSettings:
             raise SettingsError(f"--spark-master runs hyperopt trials only, not --hyper {self.hyper}")
 
 
+@dataclass(frozen=True)
+class BackgroundSettings:
+    """Work beside serving: a new version's load, compiled build and check (predictor), the compiled
+    build ahead of the predictors (trainer)."""
+
+    background_niceness: Niceness = option(
+        10,
+        "niceness (0-19) of the work beside serving: a new version's load, compiled build and check "
+        "(predictor), the compiled build ahead of the predictors (trainer); 10: the serving loop wins the "
+        "cores; 0: as high as serving (cores to spare, or a build that must not wait)",
+        env="BACKGROUND_NICENESS",
+    )
+
+
 # The first model gets a thorough search on every core; a retrain a shorter one on one thread, so
 # that the predictor keeps the other core while it runs.
 INITIAL_TUNING = TuningSettings(max_evals=50, threads=0)
 RETRAIN_TUNING = TuningSettings(max_evals=10, threads=1)
+
+
+@dataclass(frozen=True)
+class JudgementSettings:
+    """How a challenger is judged on paired live labels (train/rollout/sequential.py): by the trainer
+    during a rollout, and by backtest.py on the observations log."""
+
+    rule: RolloutJudgement = option(
+        "sequential",
+        "sequential: decide at the first labelled pair where a confidence sequence on the log-loss difference "
+        "settles, and by the fixed rule at --shadow-min-labelled pairs if it has not; fixed: the fixed rule only "
+        "(DeLong's interval on the AUC difference after --shadow-min-labelled pairs)",
+        flag="--shadow-judgement",
+    )
+    min_labelled: PositiveInt = option(
+        500,
+        "paired labelled requests the fixed rule judges (with the sequential rule: its budget, the most a trial takes)",
+        flag="--shadow-min-labelled",
+    )
+    margin: float = option(
+        0.005, "largest live-AUC loss (95% interval) that still promotes a challenger", flag="--shadow-margin"
+    )
+    log_loss_margin: float = option(
+        0.01,
+        "sequential rule: largest live log-loss loss per request (challenger minus champion, 95% confidence "
+        "sequence) that still promotes a challenger; beyond it with confidence, rejected early",
+        flag="--shadow-log-loss-margin",
+    )
+    max_error_rate: Fraction = option(
+        0.05,
+        "share of labelled requests the challenger fails to score (errors, requests its form refuses) beyond "
+        "which it is rejected at once (1: no limit)",
+        flag="--shadow-max-error-rate",
+    )
+    max_scoring_us: float = option(
+        5000.0,
+        "the challenger's mean scoring time per request (microseconds, LightGBM) beyond which it is rejected "
+        "at once (0: no limit)",
+        flag="--shadow-max-scoring-us",
+    )
+    # The sequential test's validity is asymptotic (it estimates the variance): no decision before.
+    sequential_burn_in: int = 100
+    guardrail_min_requests: int = 50  # asked at least this many before a guardrail may reject
+    confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -283,12 +393,7 @@ class RolloutSettings:
         flag="--rollout",
     )
     canary_fraction: Fraction = option(0.1, "share of requests a canary answers")
-    min_labelled: PositiveInt = option(
-        500, "paired labelled requests before a challenger is judged", flag="--shadow-min-labelled"
-    )
-    margin: float = option(
-        0.005, "largest live-AUC loss (95% interval) that still promotes a challenger", flag="--shadow-margin"
-    )
+    judgement: JudgementSettings = JudgementSettings()
     judge_interval_s: float = 2.0  # how often the trainer reads the tally
 
 
@@ -334,9 +439,38 @@ class InitializeSettings:
 @dataclass(frozen=True)
 class PredictorSettings:
     common: CommonSettings = CommonSettings()
+    background: BackgroundSettings = BackgroundSettings()
     group_id: str = option("predictor", "consumer group of the predictors")
-    retrain_every: PositiveInt = option(
-        25, "labelled observations between retrain requests (counted over all predictors)"
+    # The retrain triggers (predict/retrain_triggers.py, docs/rollouts.md): each on its own, any
+    # combination; 0 turns one off.
+    retrain_every: NonNegativeInt = option(
+        25, "count trigger: labelled observations between retrain requests (counted over all predictors; 0: off)"
+    )
+    retrain_on_drift: NonNegativeFloat = option(
+        0.0,
+        "drift trigger: retrain when the PSI of an input field, or of the model's scores, over the last "
+        "--retrain-window requests against the serving version's reference rows is above this (0: off; 0.2 is "
+        "a shift worth acting on)",
+    )
+    retrain_on_quality_drop: NonNegativeFloat = option(
+        0.0,
+        "quality trigger: retrain when the live log loss per request on the last --retrain-window labelled "
+        "requests is worse than the serving version's holdout log loss by more than this, with 95% "
+        "confidence (0: off)",
+    )
+    retrain_interval_s: NonNegativeFloat = option(
+        0.0,
+        "time trigger: seconds between retrain requests, each sent if --retrain-min-new observations arrived since "
+        "the serving version's training (0: off)",
+    )
+    retrain_min_new: NonNegativeInt = option(
+        100, "time trigger: new labelled observations (since the serving version's training) needed to retrain"
+    )
+    retrain_window: PositiveInt = option(
+        1000, "drift and quality triggers: requests (labelled ones, for quality) each judgement looks at"
+    )
+    retrain_cooldown_s: NonNegativeFloat = option(
+        600.0, "drift and quality triggers: least seconds between two retrain requests of the same reason"
     )
     max_batch: PositiveInt = option(500, "most records scored per poll")
     poll_timeout_ms: PositiveInt = option(100, "longest wait of one poll for requests")
@@ -394,6 +528,7 @@ class TrainerSettings:
     common: CommonSettings = CommonSettings()
     tuning: TuningSettings = RETRAIN_TUNING
     rollout: RolloutSettings = RolloutSettings()
+    background: BackgroundSettings = BackgroundSettings()
     group_id: str = option("trainer", "consumer group of the trainer")
     promotion_tolerance: float = option(0.005, "largest holdout-AUC drop that still promotes a new model")
     max_observations: NonNegativeInt = option(
@@ -438,6 +573,25 @@ class PromoteSettings:
 
 
 @dataclass(frozen=True)
+class BacktestSettings:
+    common: CommonSettings = CommonSettings()
+    judgement: JudgementSettings = JudgementSettings()
+    version: int | None = option(None, "the version to judge, as a challenger (see models/ or MLflow)")
+    against: int | None = option(None, "the version it is compared with, as the champion (default: the current one)")
+    from_offset: NonNegativeInt = option(0, "first offset of the observations log read")
+    to_offset: int | None = option(None, "offset of the observations log where reading stops (default: its end)")
+    summary_json: Path | None = option(None, "also write the comparison to this file (JSON)")
+
+    def __post_init__(self) -> None:
+        if self.version is None:
+            raise SettingsError("give --version, the model version to backtest")
+        if self.version == self.against:
+            raise SettingsError(f"--version and --against are both {self.version}: give two versions")
+        if self.to_offset is not None and self.to_offset <= self.from_offset:
+            raise SettingsError(f"--to-offset {self.to_offset} must be after --from-offset {self.from_offset}")
+
+
+@dataclass(frozen=True)
 class AclSettings:
     common: CommonSettings = CommonSettings()
     predictor_group: str = option(PredictorSettings.group_id, "consumer group of the predictors")
@@ -452,5 +606,6 @@ SCRIPTS: dict[str, type] = {
     "sample_app.py": SampleAppSettings,
     "promote.py": PromoteSettings,
     "rollback.py": RollbackSettings,
+    "backtest.py": BacktestSettings,
     "setup_acls.py": AclSettings,
 }

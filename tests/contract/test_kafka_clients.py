@@ -268,6 +268,18 @@ def test_topics_are_created_once():
         try:
             assert admin.create_topics([TopicSpec(name, 2, {"retention.ms": "-1"})]) == [name]
             assert admin.create_topics([TopicSpec(name, 2)]) == []
+            assert admin.replication_factors([name, f"{name}-absent"]) == {name: 1}  # one broker
+            assert len(admin.brokers()) == 1
+        finally:
+            admin.close()
+
+
+def test_a_replication_factor_the_cluster_cannot_hold_is_refused():
+    for kind in CLIENTS:
+        admin = create_admin(Clients(kind).settings)
+        try:
+            with pytest.raises(KafkaError):
+                admin.create_topics([TopicSpec(f"contract-rf-{uuid.uuid4().hex[:8]}", 1, replication_factor=3)])
         finally:
             admin.close()
 
@@ -295,6 +307,35 @@ def test_a_refused_login_raises_authentication_failed(private_broker, kind):
                     admin.close()
             except (BrokerUnavailable, KafkaTimeout):
                 time.sleep(1)
+
+
+def test_a_refusal_read_late_is_still_a_refusal(private_broker, monkeypatch):
+    """On a busy machine kafka-python reads the broker's refusal in the same pass as the close that
+    follows it (kafka-python 3.0.12 dropped such bytes and timed out instead): a client that waits
+    0.4 s before each read still gets AuthenticationFailed."""
+    import kafka.net.transport as ktransport
+
+    read = ktransport.KafkaTCPTransport._sock_recv
+
+    def read_late(transport):
+        time.sleep(0.4)  # longer than the broker's connection.failed.authentication.delay.ms (100 ms)
+        return read(transport)
+
+    monkeypatch.setattr(ktransport.KafkaTCPTransport, "_sock_recv", read_late)
+    wrong = Clients(
+        "kafka-python",
+        private_broker.sasl_bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="pipeline",
+        sasl_password="not-the-password",
+    )
+    with pytest.raises(AuthenticationFailed, match="(?i)invalid username or password"):
+        admin = create_admin(wrong.settings)
+        try:
+            admin.create_topics([TopicSpec(f"never-{uuid.uuid4().hex[:8]}", 1)])
+        finally:
+            admin.close()
 
 
 def read_all(clients: Clients, topic: str, read_committed: bool, settle_s: float = 3.0) -> list[bytes]:

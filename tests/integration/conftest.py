@@ -36,6 +36,9 @@ def base_env(root: Path, prefix: str, bootstrap: str = BOOTSTRAP) -> dict[str, s
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        # The tests' registry shares two cores with up to five brokers: a call may take longer than
+        # the 2 s a production predictor allows before answering schema_unavailable.
+        "SCHEMA_REGISTRY_TIMEOUT_S": "30",
     }
 
 

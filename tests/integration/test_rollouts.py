@@ -61,13 +61,8 @@ def wait_for_answers_to(pipeline, request_ids, timeout_s=120):
     raise AssertionError(f"{len(wanted - answers.keys())} of {len(wanted)} requests unanswered after {timeout_s}s")
 
 
-def test_shadow_rejects_a_worse_challenger_on_live_labels_across_kill9s(pipeline):
-    """A labelling bug flipped one occupation's labels for a while; the retrained model passes a
-    lenient holdout gate, goes on trial in shadow, and live labels reject it. Predictor and trainer
-    are killed -9 mid-tally: the tally lives in the observations log and resumes."""
-    predictor = pipeline.start_predictor("--retrain-every", "2000")
-    trainer_args = ("--rollout", "shadow", "--promotion-tolerance", "0.05", "--shadow-min-labelled", "600")
-    trainer = pipeline.start_trainer(*trainer_args)
+def poisoned_requests():
+    """A labelling bug: one occupation's labels flipped, twice over (enough for a retrain to learn it)."""
     stream = stream_rows()
     exec_rows = stream[stream["occupation"] == "Exec-managerial"]
     poisoned = [
@@ -78,7 +73,61 @@ def test_shadow_rejects_a_worse_challenger_on_live_labels_across_kill9s(pipeline
         )
     ]
     assert len(poisoned) >= 2000
-    send_requests(pipeline, poisoned)
+    return poisoned
+
+
+def rejected_on_live_labels(pipeline):
+    """The store and version 2's rollout decision, once live labels rejected it (version 1 serves)."""
+    [decided] = wait_for_event(pipeline, "rollout_decided")
+    assert (decided["version"], decided["promoted"], decided["decided_by"]) == (2, False, "live judgement")
+    store = ModelStore(pipeline.root / "models")
+    assert store.current_version() == 1 and store.challenger() is None
+    decision = store.metadata(2).rollout_decision
+    assert decision is not None and decision.figures is not None
+    return store, decision
+
+
+def test_shadow_rejects_a_worse_challenger_early(pipeline):
+    """The same labelling bug under the sequential rule: the confidence sequence on the log-loss
+    difference shows the challenger worse beyond the margin long before the budget of pairs."""
+    predictor = pipeline.start_predictor("--retrain-every", "2000")
+    trainer = pipeline.start_trainer("--rollout", "shadow", "--promotion-tolerance", "0.05")
+    send_requests(pipeline, poisoned_requests())
+    pipeline.wait_for_event("challenger_started", 1, 420, service=trainer, version=2, champion_version=1, mode="shadow")
+    predictor.wait_for_metric("pipeline_challenger_loaded", lambda version: version == 2, 60)
+    pipeline.sample_app("--n", "600", "--rate", "0", "--start", "0")
+
+    store, decision = rejected_on_live_labels(pipeline)
+    judgement = decision.figures["judgement"]
+    interval = judgement["log_loss_difference"]
+    assert judgement["rule"] == "sequential" and judgement["pairs"] < 500, "decided before the budget"
+    assert interval["low"] > judgement["log_loss_margin"], "worse beyond the margin, with confidence"
+    assert judgement["health"]["failed"] == 0 and judgement["health"]["scoring_us"] > 0
+    assert decision.figures["labelled"] == judgement["pairs"]
+    run = MlflowClient(pipeline.env["MLFLOW_TRACKING_URI"]).get_run(store.metadata(2).mlflow_run_id)
+    assert run.data.metrics["live_pairs_to_decision"] == judgement["pairs"]
+    record_figures("sequential_rejection", judgement)
+
+
+def test_shadow_rejects_a_worse_challenger_on_live_labels_across_kill9s(pipeline):
+    """A labelling bug flipped one occupation's labels for a while; the retrained model passes a
+    lenient holdout gate, goes on trial in shadow, and live labels reject it. Predictor and trainer
+    are killed -9 mid-tally: the tally lives in the observations log and resumes. The fixed rule
+    judges, so that the decision waits for both lives of each process (the sequential rule may
+    reject so plain a loser before the kills: test_shadow_rejects_a_worse_challenger_early)."""
+    predictor = pipeline.start_predictor("--retrain-every", "2000")
+    trainer_args = (
+        "--rollout",
+        "shadow",
+        "--promotion-tolerance",
+        "0.05",
+        "--shadow-min-labelled",
+        "600",
+        "--shadow-judgement",
+        "fixed",
+    )
+    trainer = pipeline.start_trainer(*trainer_args)
+    send_requests(pipeline, poisoned_requests())
     pipeline.wait_for_event("challenger_started", 1, 420, service=trainer, version=2, champion_version=1, mode="shadow")
     predictor.wait_for_metric("pipeline_challenger_loaded", lambda version: version == 2, 60)
 
@@ -90,15 +139,11 @@ def test_shadow_rejects_a_worse_challenger_on_live_labels_across_kill9s(pipeline
     trainer = pipeline.start_trainer(*trainer_args)
     second, _ = pipeline.sample_app("--n", "400", "--rate", "0", "--start", "400")
 
-    [decided] = wait_for_event(pipeline, "rollout_decided")
-    assert (decided["version"], decided["promoted"], decided["decided_by"]) == (2, False, "live judgement")
-    store = ModelStore(pipeline.root / "models")
-    assert store.current_version() == 1 and store.challenger() is None
-    decision = store.metadata(2).rollout_decision
-    assert decision is not None and decision.figures is not None
+    store, decision = rejected_on_live_labels(pipeline)
     figures = decision.figures
     interval = figures["auc_difference"]
     assert figures["labelled"] >= 600, "both predictor lives and both trainer lives count"
+    assert figures["judgement"]["rule"] == "fixed"
     assert interval["low"] < -0.005 and interval["high"] < 0
     assert store.metadata(2).promoted is True, "the holdout gate had let it through"
     for summary in (first, second):
@@ -158,12 +203,22 @@ def test_canary_splits_by_request_id_and_live_labels_promote_an_equal_challenger
     [decided] = wait_for_event(pipeline, "rollout_decided")
     assert (decided["version"], decided["promoted"], decided["decided_by"]) == (2, True, "live judgement")
     predictor.wait_for_metric("pipeline_model_version", lambda version: version == 2, 60)
+    decision = ModelStore(pipeline.root / "models").metadata(2).rollout_decision
+    assert decision is not None and decision.figures is not None
+    judgement = decision.figures["judgement"]
+    interval = judgement["log_loss_difference"]
+    # Promoted either by the sequence (its interval below the margin) or at the budget by DeLong.
+    assert judgement["rule"] in ("sequential", "fixed") and judgement["pairs"] <= 500
+    assert interval["low"] <= interval["estimate"] <= interval["high"]
+    if judgement["rule"] == "sequential":
+        assert interval["high"] < judgement["log_loss_margin"] and decision.figures["labelled"] == judgement["pairs"]
     assert predictor.metric("pipeline_role_version{role=challenger}") == 0, "the challenger promoted: no rollout"
     assert predictor.metric("pipeline_model_swaps_total") == 1
     after, _ = pipeline.sample_app("--n", "50", "--rate", "0", "--start", "1600")
     assert after["model_versions"] == [2] and after["unanswered"] == 0
     assert ModelStore(pipeline.root / "models").current_version() == 2
     record_figures("canary_split", {"requests": len(ids), "fraction": 0.2, "challenger_share": share})
+    record_figures("canary_judgement", judgement)
 
 
 @pytest.mark.parametrize("command, promoted", [("promote.py", True), ("rollback.py", False)])

@@ -58,10 +58,27 @@ class PairedFigures:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """What a decision took: the rule that took it (`sequential`, `fixed`, `guardrail`), at how many
+    pairs, and the log-loss difference's interval there (the confidence sequence's under the
+    sequential rule), with the challenger's health at the time."""
+
+    rule: str
+    pairs: int
+    log_loss_difference: Interval | None = None
+    log_loss_margin: float | None = None
+    health: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Verdict:
     decision: Decision
     reason: str
     figures: PairedFigures | None = None
+    judgement: Judgement | None = None
 
 
 def delong_paired(labels: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[float, float, float]:

@@ -12,6 +12,7 @@ import logging
 
 import numpy as np
 
+from train.rollout.guardrails import ChallengerHealth
 from utils.kafka.clients import create_consumer
 from utils.kafka.interface import Consumer, ConsumerOptions, Partition
 from utils.kafka.reading import read_available
@@ -34,6 +35,8 @@ class PairedTally:
         self.partition = Partition(topic, 0)
         self.next_offset = rollout.observations_start
         self._pairs: dict[str, tuple[int, float, float]] = {}
+        self._challenger_us: dict[str, float] = {}  # of the pairs whose observation says how long it took
+        self._missed: set[str] = set()  # requests the challenger was asked to score and did not
         self._consumer: Consumer = create_consumer(
             kafka, ConsumerOptions(client_id, max_poll_records=READ_BATCH, read_committed=True)
         )
@@ -49,9 +52,25 @@ class PairedTally:
                 log.warning("unreadable observation in the tally offset=%s error=%s", record.offset, error)
                 continue
             scores = observation.scores or {}
+            request_id = observation.request_id
             if champion in scores and challenger in scores:
-                self._pairs[observation.request_id] = (observation.label, scores[champion], scores[challenger])
+                self._pairs[request_id] = (observation.label, scores[champion], scores[challenger])
+                self._missed.discard(request_id)  # a replay that the challenger did score
+                took = (observation.scoring_us or {}).get(challenger)
+                if took is not None:
+                    self._challenger_us[request_id] = took
+            elif observation.missed == challenger and request_id not in self._pairs:
+                self._missed.add(request_id)
         return len(self._pairs)
+
+    def health(self) -> ChallengerHealth:
+        """The challenger's misses and scoring time so far (train/rollout/guardrails.py)."""
+        times = self._challenger_us.values()
+        return ChallengerHealth(
+            asked=len(self._pairs) + len(self._missed),
+            failed=len(self._missed),
+            scoring_us=sum(times) / len(times) if times else None,
+        )
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Labels, the champion's probabilities, the challenger's probabilities."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from train.announce import Announcer
 from train.champion import Registry, make_current
 from train.mlflow_runs import record_rollout_decision
-from train.rollout.judgement import PairedFigures
+from train.rollout.judgement import Judgement, PairedFigures
 from utils.messages.events import SUPERSEDED, ChallengerStarted, DecidedBy, RolloutDecided
 from utils.model_store import ModelStore, RolloutDecision
 
@@ -23,12 +23,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Ending:
-    """How a trial is to end: promoted or not, by whom, why, and on which live figures."""
+    """How a trial is to end: promoted or not, by whom, why, on which live figures, and (for a live
+    judgement) by which rule at how many pairs."""
 
     promoted: bool
     decided_by: DecidedBy
     reason: str
     figures: PairedFigures | None = None
+    judgement: Judgement | None = None
+
+    def record(self) -> dict | None:
+        """The figures as the challenger's metadata keeps them, the judgement under `judgement`."""
+        if self.figures is None and self.judgement is None:
+            return None
+        figures = self.figures.to_dict() if self.figures is not None else {}
+        return figures | ({"judgement": self.judgement.to_dict()} if self.judgement is not None else {})
 
 
 def conclude(
@@ -47,7 +56,7 @@ def conclude(
             reason=ending.reason,
             mode=rollout.mode,
             champion_version=rollout.champion_version,
-            figures=ending.figures.to_dict() if ending.figures is not None else None,
+            figures=ending.record(),
         )
         store.update_metadata(rollout.version, rollout_decision=decision)
     if decision.promoted and store.current_version() != rollout.version:
@@ -101,17 +110,23 @@ class Trials:
         is the record serving follows)."""
         decided = conclude(self.store, rollout, ending, self.registry)
         self.announcer.announce(decided)
-        figures = ending.figures if ending is not None else None
         run_id = self.store.metadata(rollout.version).mlflow_run_id
-        record_rollout_decision(
-            self.registry.tracking_uri, run_id, decided, decision_metrics(figures) if figures is not None else {}
-        )
+        metrics = decision_metrics(ending.figures, ending.judgement) if ending is not None else {}
+        record_rollout_decision(self.registry.tracking_uri, run_id, decided, metrics)
         return decided
 
 
-def decision_metrics(figures: PairedFigures) -> dict[str, float]:
+def decision_metrics(figures: PairedFigures | None, judgement: Judgement | None = None) -> dict[str, float]:
     """The figures of a live judgement as MLflow metrics of the challenger's training run."""
-    return {
+    metrics = {}
+    if judgement is not None:
+        metrics["live_pairs_to_decision"] = float(judgement.pairs)
+        if judgement.log_loss_difference is not None:
+            metrics["live_log_loss_difference_low"] = judgement.log_loss_difference.low
+            metrics["live_log_loss_difference_high"] = judgement.log_loss_difference.high
+    if figures is None:
+        return metrics
+    return metrics | {
         "live_labelled": float(figures.labelled),
         "live_auc_champion": figures.champion["auc"],
         "live_auc_challenger": figures.challenger["auc"],

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from train.rollout.judgement import PROMOTE, WAIT, judge
+from train.rollout.judgement import PROMOTE, WAIT
+from train.rollout.sequential import judge_rollout
 from train.rollout.tally import PairedTally
 from train.rollout.trial import Ending, Trials
 from utils import metrics
@@ -42,8 +43,15 @@ class RolloutWatch:
             log.warning("rollout tally not read, trying again error=%r", error)
             return None
         labels, champion, challenger = tally.arrays()
-        verdict = judge(labels, champion, challenger, self.settings.min_labelled, self.settings.margin)
+        verdict = judge_rollout(labels, champion, challenger, tally.health(), self.settings.judgement)
         metrics.ROLLOUT_LABELLED.set(len(labels))
+        metrics.ROLLOUT_LOG_LOSS_MARGIN.set(self.settings.judgement.log_loss_margin)
+        judgement = verdict.judgement
+        if judgement is not None and judgement.log_loss_difference is not None and judgement.pairs > 0:
+            for bound in ("estimate", "low", "high"):
+                metrics.ROLLOUT_LOG_LOSS_DIFFERENCE.labels(bound=bound).set(
+                    getattr(judgement.log_loss_difference, bound)
+                )
         if verdict.figures is not None:
             figures = verdict.figures
             metrics.ROLLOUT_LIVE_AUC.labels(role="champion").set(figures.champion["auc"])
@@ -52,7 +60,10 @@ class RolloutWatch:
                 metrics.ROLLOUT_AUC_DIFFERENCE.labels(bound=bound).set(getattr(figures.auc_difference, bound))
         if verdict.decision == WAIT:
             return None
-        return self._end(rollout, Ending(verdict.decision == PROMOTE, LIVE_JUDGEMENT, verdict.reason, verdict.figures))
+        ending = Ending(verdict.decision == PROMOTE, LIVE_JUDGEMENT, verdict.reason, verdict.figures, judgement)
+        if judgement is not None:
+            metrics.ROLLOUT_PAIRS_TO_DECISION.set(judgement.pairs)
+        return self._end(rollout, ending)
 
     def _end(self, rollout: ChallengerStarted, ending: Ending | None) -> RolloutDecided:
         decided = self.trials.end(rollout, ending)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,6 +35,7 @@ from utils.kafka.interface import (
     Consumer,
     ConsumerOptions,
     DeliveryFailed,
+    FatalKafkaError,
     InvalidUsage,
     KafkaError,
     KafkaTimeout,
@@ -60,7 +61,10 @@ rdkafka_log = logging.getLogger("kafka.librdkafka")
 rdkafka_log.addFilter(lambda record: not (isinstance(record.args, tuple) and record.args[:1] == ("FAIL",)))
 LOG_EVERY_S = 5.0  # one line per kind of client error; BrokerHealth deems the broker down until 10 s without
 REQUEST_TIMEOUT_S = 30.0  # metadata and offset look-ups
+PREFETCH_KBYTES = 16 * 1024  # what a consumer reads ahead of its poll() calls, at most
 E = ck.KafkaError
+# Offset look-ups that fail while a broker starts or a leader moves; asked again (ConfluentConsumer).
+LEADERSHIP_MOVING = {E.NOT_LEADER_FOR_PARTITION, E.LEADER_NOT_AVAILABLE, E._DESTROY_BROKER, E._TRANSPORT}
 
 TRANSLATIONS: dict[int, type[KafkaError]] = {
     E._AUTHENTICATION: AuthenticationFailed,
@@ -103,6 +107,23 @@ def _translated() -> Iterator[None]:
         yield
     except ck.KafkaException as exc:
         raise translate(exc.args[0]) from exc
+    except SystemError as exc:
+        # A fatal error raised while librdkafka runs our delivery callback (inside flush or poll)
+        # reaches Python as a SystemError caused by the KafkaException.
+        if isinstance(exc.__cause__, ck.KafkaException):
+            raise translate(exc.__cause__.args[0]) from exc
+        raise
+
+
+def _poll(producer: ck.Producer, timeout_s: float) -> None:
+    """producer.poll, with a fatal error raised in a delivery callback translated (see _translated);
+    a plain function, not the context manager: it runs once per record sent."""
+    try:
+        producer.poll(timeout_s)
+    except SystemError as exc:
+        if isinstance(exc.__cause__, ck.KafkaException):
+            raise translate(exc.__cause__.args[0]) from exc
+        raise
 
 
 def client_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
@@ -163,13 +184,13 @@ class _Delivery:
 
     def done(self) -> bool:
         if not self.is_done:
-            self._producer.poll(0)  # serve waiting delivery reports: the loop asks instead of flushing
+            _poll(self._producer, 0)  # serve waiting delivery reports: the loop asks instead of flushing
         return self.is_done
 
     def result(self, timeout_s: float | None = None) -> Acknowledgement:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.is_done:
-            self._producer.poll(0.1 if deadline is None else min(0.1, max(0.0, deadline - time.monotonic())))
+            _poll(self._producer, 0.1 if deadline is None else min(0.1, max(0.0, deadline - time.monotonic())))
             if not self.is_done and deadline is not None and time.monotonic() >= deadline:
                 raise KafkaTimeout(f"no acknowledgement after {timeout_s}s")
         if self._error is not None:
@@ -191,7 +212,9 @@ class ConfluentProducer:
             config["batch.size"] = options.batch_bytes
         if options.transactional_id is not None:
             config["transactional.id"] = options.transactional_id
+            config["transaction.timeout.ms"] = options.transaction_timeout_ms
         self._max_block_s = options.max_block_ms / 1000
+        self._config = config
         self._errors = _ErrorWatch(FATAL_CODES)
         with _translated():
             self._producer = ck.Producer(config | {"error_cb": self._errors})
@@ -200,6 +223,7 @@ class ConfluentProducer:
     def send(
         self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
     ) -> _Delivery | RefusedDelivery:
+        self._start_again_if_given_up()
         self._errors.check()
         delivery = _Delivery(self._producer)
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
@@ -216,9 +240,28 @@ class ConfluentProducer:
             except BufferError:  # queue full: wait up to max_block_ms for room
                 if time.monotonic() > deadline:
                     raise KafkaTimeout(f"producer queue still full after {self._max_block_s}s") from None
-                self._producer.poll(0.05)
-        self._producer.poll(0)  # serve the delivery reports of earlier records
+                _poll(self._producer, 0.05)
+        _poll(self._producer, 0)  # serve the delivery reports of earlier records
         return delivery
+
+    def _start_again_if_given_up(self) -> None:
+        """librdkafka gives an idempotent producer up for good on some errors that neither fence nor
+        refuse it (e.g. OUT_OF_ORDER_SEQUENCE_NUMBER after a leader failover): what it had not
+        delivered has failed (the loop sends it again), and a new producer takes over."""
+        given_up = self._errors.fatal
+        if given_up is not None and not isinstance(given_up, FatalKafkaError):
+            self._start_again(str(given_up))
+
+    def _start_again(self, reason: str) -> None:
+        log.warning("producer failed, starting a new one reason=%s", reason[:300])
+        try:
+            self._producer.purge()
+            self._producer.poll(0)  # what was purged fails now, not never
+        except (ck.KafkaException, SystemError):
+            pass  # a failed producer may refuse even that: it is dropped anyway
+        self._errors = _ErrorWatch(FATAL_CODES)
+        with _translated():
+            self._producer = ck.Producer(self._config | {"error_cb": self._errors})
 
     def flush(self, timeout_s: float | None = None) -> None:
         with _translated():  # a fenced transactional producer raises here too
@@ -249,20 +292,50 @@ class ConfluentTransactionalProducer(ConfluentProducer):
         if options.transactional_id is None:
             raise InvalidUsage("a transactional producer needs a transactional_id")
         super().__init__(settings, options)
-        # Completes or aborts what an earlier instance with this id left open, and fences it.
-        self._transactional(lambda: self._producer.init_transactions(REQUEST_TIMEOUT_S))
+        self._initialised = False
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """Completes or aborts what an earlier producer with this id left open, and fences it."""
+        try:
+            self._producer.init_transactions(REQUEST_TIMEOUT_S)
+        except ck.KafkaException as exc:
+            error: ck.KafkaError = exc.args[0]
+            if isinstance(translate(error), ProducerFenced) or error.fatal():
+                raise ProducerFenced(f"{error.name()}: {error.str()}") from exc
+            raise translate(error) from exc  # e.g. its coordinator unreachable: tried again at the next begin
+        self._initialised = True
 
     def _transactional(self, call: Callable[[], object]) -> None:
         try:
             call()
         except ck.KafkaException as exc:
             error: ck.KafkaError = exc.args[0]
-            if error.fatal() or isinstance(translate(error), ProducerFenced):
+            if isinstance(translate(error), ProducerFenced):
                 raise ProducerFenced(f"{error.name()}: {error.str()}") from exc
+            if error.fatal():
+                # Not fenced by another instance, but librdkafka gave this producer up (e.g.
+                # INVALID_TXN_STATE after its coordinator failed over mid-abort): a new one with the
+                # same id aborts what is open, and the batch is read again.
+                self._start_again(error.name())
+                raise TransactionAborted(f"transaction aborted, producer started again: {error.name()}") from exc
             raise translate(error) from exc
 
+    def _start_again_if_given_up(self) -> None:
+        """Within a transaction the error fails it instead (see begin_transaction)."""
+
+    def _start_again(self, reason: str) -> None:
+        """A new producer with the same transactional id, whose initialisation aborts on the
+        coordinator whatever the old one left open."""
+        super()._start_again(reason)
+        self._initialised = False
+        self._initialise()
+
     def begin_transaction(self) -> None:
+        super()._start_again_if_given_up()
         self._errors.check()
+        if not self._initialised:
+            self._initialise()
         self._transactional(self._producer.begin_transaction)
 
     def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
@@ -274,13 +347,19 @@ class ConfluentTransactionalProducer(ConfluentProducer):
             self._transactional(lambda: self._producer.commit_transaction(timeout_s))
         except ProducerFenced:
             raise
+        except TransactionAborted:
+            raise
         except KafkaError as error:
             try:
                 self.abort_transaction(timeout_s)
+            except ProducerFenced:
+                raise
+            except TransactionAborted as aborted:
+                raise aborted from error
             except KafkaError as abort_error:
-                raise ProducerFenced(
-                    f"transaction neither committed ({error}) nor aborted ({abort_error})"
-                ) from abort_error
+                # Neither committed nor aborted (its coordinator unreachable for longer than the
+                # timeout): a new producer with the same id aborts it on the coordinator.
+                self._start_again(f"neither committed ({error}) nor aborted ({abort_error})")
             raise TransactionAborted(f"transaction aborted: {error}") from error
 
     def abort_transaction(self, timeout_s: float = 30.0) -> None:
@@ -300,6 +379,9 @@ class ConfluentConsumer:
             "heartbeat.interval.ms": options.heartbeat_interval_ms,
             "max.poll.interval.ms": options.max_poll_interval_ms,
             "fetch.wait.max.ms": options.fetch_max_wait_ms,
+            # librdkafka prefetches up to 64 MiB by default: under a backlog a predictor's memory grew
+            # by that much (+15% over 1,000,000 requests). 16 MiB is still seconds of traffic here.
+            "queued.max.messages.kbytes": PREFETCH_KBYTES,
             "enable.partition.eof": False,
             "isolation.level": "read_committed" if options.read_committed else "read_uncommitted",
         }
@@ -430,11 +512,23 @@ class ConfluentConsumer:
         return {Partition(p.topic, p.partition): self._watermarks(p)[1] for p in partitions}
 
     def _watermarks(self, partition: Partition) -> tuple[int, int]:
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S
         try:
             with _translated():
-                found = self._consumer.get_watermark_offsets(
-                    ck.TopicPartition(partition.topic, partition.partition), timeout=REQUEST_TIMEOUT_S, cached=False
-                )
+                while True:
+                    try:
+                        found = self._consumer.get_watermark_offsets(
+                            ck.TopicPartition(partition.topic, partition.partition),
+                            timeout=REQUEST_TIMEOUT_S,
+                            cached=False,
+                        )
+                        break
+                    except ck.KafkaException as exc:
+                        # A broker just started (or a leader just moved): asked again, as librdkafka's
+                        # own requests are, until the look-up's time is up.
+                        if exc.args[0].code() not in LEADERSHIP_MOVING or time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.5)
         except UnknownTopic:
             self._raise_if_denied(partition.topic)
             raise
@@ -505,6 +599,19 @@ class ConfluentAdmin:
                 self._errors.check()
                 raise
 
+    def brokers(self) -> set[int]:
+        with _translated():
+            return set(self._admin.list_topics(timeout=self._bootstrap_timeout_s).brokers)
+
+    def replication_factors(self, names: Collection[str]) -> dict[str, int]:
+        with _translated():
+            topics = self._admin.list_topics(timeout=self._bootstrap_timeout_s).topics
+        return {
+            name: min(len(partition.replicas) for partition in topics[name].partitions.values())
+            for name in names
+            if name in topics and topics[name].error is None and topics[name].partitions
+        }
+
     def create_acls(self, rules: Sequence[AclRule]) -> None:
         bindings = [
             AclBinding(
@@ -528,7 +635,12 @@ class ConfluentAdmin:
         existing = self.list_topics()
         self._errors.check()
         new = [
-            NewTopic(spec.name, num_partitions=spec.partitions, config=dict(spec.configs))
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=spec.replication_factor or -1,
+                config=dict(spec.configs),
+            )
             for spec in specs
             if spec.name not in existing
         ]

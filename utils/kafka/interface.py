@@ -8,7 +8,7 @@ broker. Swapping the library is a setting (`--kafka-client`), not a code change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -56,6 +56,7 @@ class TopicSpec:
     name: str
     partitions: int
     configs: Mapping[str, str] = field(default_factory=dict)
+    replication_factor: int | None = None  # None: the broker's default
 
 
 # --- Exceptions: adapters translate their library's errors into these, by class, never by name. ---
@@ -129,6 +130,10 @@ class ProducerOptions:
     # Set: a TransactionalProducer (create_transactional_producer); one id per instance slot, so
     # that a restarted instance fences the zombie of its predecessor.
     transactional_id: str | None = None
+    # How long the broker lets a transaction stay open before it aborts it and fences the producer.
+    # Above the serving loop's worst case (a 10 s flush, then offsets and commit with 30 s each,
+    # while a broker fails over), so that a slow failover costs a wait, not the service.
+    transaction_timeout_ms: int = 120_000
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,14 @@ class Admin(Protocol):
 
     def create_topics(self, specs: Sequence[TopicSpec], timeout_s: float = 30.0) -> list[str]:
         """Create the topics that do not exist yet; returns the names created."""
+        ...
+
+    def brokers(self) -> set[int]:
+        """Ids of the brokers the cluster's metadata lists now (a node that is down is not among them)."""
+        ...
+
+    def replication_factors(self, names: Collection[str]) -> dict[str, int]:
+        """The fewest replicas any partition of each of these topics has (topics not visible: left out)."""
         ...
 
     def create_acls(self, rules: Sequence[AclRule]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import kafka.errors as kerrors
+import kafka.net.transport as ktransport
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import (
     ACL,
@@ -111,6 +112,7 @@ class _AuthWatch(logging.Handler):
 
     def install(self, client_id: str) -> None:
         """Watch for `client_id` from now on (a new client starts with a clean slate)."""
+        _deliver_bytes_read_before_a_close()
         self.failures.pop(client_id, None)
         kafka_logger = logging.getLogger("kafka")
         if self not in kafka_logger.handlers:
@@ -123,6 +125,35 @@ class _AuthWatch(logging.Handler):
 
 
 AUTH_WATCH = _AuthWatch()
+
+
+async def _read_from_socket(transport: Any) -> None:
+    """kafka-python 3.0.12's reading loop (KafkaTCPTransport._read_from_sock), except that bytes
+    read in the same pass as the peer's close reach the protocol, and whatever waits on them, first."""
+    while transport._read and not transport._closed:
+        await transport._net.wait_read(transport._sock)
+        received, error = transport._sock_recv()
+        if received and transport._protocol is not None:
+            transport.last_read = time.monotonic()
+            if transport._protocol._sensors:
+                transport._protocol._sensors.bytes_received.record(len(received))
+            try:
+                transport._protocol.data_received(received)
+            except kerrors.KafkaProtocolError as protocol_error:
+                return transport.abort(error=protocol_error)
+            if error:
+                await transport._net.sleep(0)  # what waits on those bytes runs before the close fails it
+        if error:
+            return transport.abort(error=error)
+
+
+def _deliver_bytes_read_before_a_close() -> None:
+    """The broker answers a refused SASL login and closes the connection at the same moment (after
+    connection.failed.authentication.delay.ms); kafka-python 3.0.12 drops the bytes it reads in the
+    same pass as a close, so a client that reads late (a busy machine) never sees the refusal and
+    retries until its bootstrap timeout. Installed once, when the first client starts."""
+    if ktransport.KafkaTCPTransport._read_from_sock is not _read_from_socket:
+        ktransport.KafkaTCPTransport._read_from_sock = _read_from_socket
 
 
 @contextmanager
@@ -195,18 +226,17 @@ class KafkaPythonProducer:
         extra: dict[str, Any] = {} if options.batch_bytes is None else {"batch_size": options.batch_bytes}
         if options.transactional_id is not None:
             extra["transactional_id"] = options.transactional_id
-        self._producer = _call(
-            self._client_id,
-            lambda: KafkaProducer(
-                **client_config(settings),
-                client_id=options.client_id,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=options.linger_ms,
-                max_block_ms=options.max_block_ms,
-                **extra,
-            ),
-        )
+            extra["transaction_timeout_ms"] = options.transaction_timeout_ms
+        self._config: dict[str, Any] = {
+            **client_config(settings),
+            "client_id": options.client_id,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": options.linger_ms,
+            "max_block_ms": options.max_block_ms,
+            **extra,
+        }
+        self._producer = _call(self._client_id, lambda: KafkaProducer(**self._config))
         self._closed = False
 
     def send(
@@ -236,44 +266,80 @@ class KafkaPythonProducer:
 
 
 class KafkaPythonTransactionalProducer(KafkaPythonProducer):
-    """kafka-python 3's transactions (KIP-98; offsets with the consumer's group metadata, KIP-447)."""
+    """kafka-python 3's transactions (KIP-98; offsets with the consumer's group metadata, KIP-447).
+
+    kafka-python 3.0's own transactional calls wait without a limit, and one whose coordinator
+    died mid-request waits forever (seen when a broker of three is killed under load): each call
+    here waits on the library's request with a timeout instead, and a producer whose transaction
+    neither commits nor aborts in time is replaced by a new one with the same transactional id,
+    whose start aborts what the old one left open."""
 
     def __init__(self, settings: KafkaSettings, options: ProducerOptions) -> None:
         if options.transactional_id is None:
             raise InvalidUsage("a transactional producer needs a transactional_id")
         super().__init__(settings, options)
-        # Completes or aborts what an earlier instance with this id left open, and fences it.
+        self._initialised = False
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """Completes or aborts what an earlier producer with this id left open, and fences it."""
         _call(self._client_id, self._producer.init_transactions)
+        self._initialised = True
+
+    def _wait(self, start: Callable[[Any], Any], timeout_s: float, what: str) -> None:
+        """Start one of the transaction manager's requests and wait for it at most `timeout_s`."""
+        with _translated(self._client_id):
+            result = start(self._producer._transaction_manager)
+            self._producer._sender.wakeup()
+            if not result.wait(timeout_ms=int(timeout_s * 1000)):
+                raise KafkaTimeout(f"{what} not done after {timeout_s:.0f}s")
 
     def begin_transaction(self) -> None:
+        if not self._initialised:
+            self._initialise()  # a new producer whose start timed out: tried again here
         _call(self._client_id, self._producer.begin_transaction)
 
     def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
         try:
-            with _translated(self._client_id):
-                if offsets:
-                    self._producer.send_offsets_to_transaction(
-                        _offsets_and_metadata(offsets), consumer.group_metadata()
-                    )
-                self._producer.commit_transaction()
+            if offsets:
+                group = consumer.group_metadata()
+                self._wait(
+                    lambda manager: manager.send_offsets_to_transaction(_offsets_and_metadata(offsets), group),
+                    timeout_s,
+                    "offsets sent to the transaction",
+                )
+            self._wait(lambda manager: manager.begin_commit(), timeout_s, "commit")
         except ProducerFenced:
             raise
         except KafkaError as error:
-            self._abort_after(error, timeout_s)
+            self.abort_transaction(timeout_s)
             raise TransactionAborted(f"transaction aborted: {error}") from error
 
-    def _abort_after(self, error: KafkaError, timeout_s: float) -> None:
+    def abort_transaction(self, timeout_s: float = 30.0) -> None:
+        """Abort, or (the abort itself failing) start a new producer, which aborts on the coordinator."""
+        if not self._initialised:
+            return  # a new producer, not started yet: it has no transaction, and its start aborts the old one's
         try:
-            self.abort_transaction(timeout_s)
+            self._wait(lambda manager: manager.begin_abort(), timeout_s, "abort")
         except ProducerFenced:
             raise
-        except KafkaError as abort_error:
-            raise ProducerFenced(
-                f"transaction neither committed ({error}) nor aborted ({abort_error})"
-            ) from abort_error
+        except KafkaError as error:
+            self._start_again(f"abort failed ({error})")
 
-    def abort_transaction(self, timeout_s: float = 30.0) -> None:
-        _call(self._client_id, self._producer.abort_transaction)
+    def _start_again(self, reason: str) -> None:
+        log.warning("transactional producer stuck, starting a new one with the same id reason=%s", reason[:300])
+        try:
+            self._producer.close(timeout=0)
+        except kerrors.KafkaError:
+            pass  # what it still held fails: the batch is read again
+        self._producer = _call(self._client_id, lambda: KafkaProducer(**self._config))
+        self._initialised = False
+        try:
+            self._initialise()
+        except ProducerFenced:
+            raise
+        except KafkaError as error:  # its coordinator still moving: the next begin_transaction tries again
+            log.warning("new transactional producer not started yet error=%r", error)
 
 
 def _offsets_and_metadata(offsets: Mapping[Partition, int]) -> dict[TopicPartition, OffsetAndMetadata]:
@@ -459,6 +525,19 @@ class KafkaPythonAdmin:
         with _translated(self._client_id):
             return set(self._admin.list_topics())
 
+    def brokers(self) -> set[int]:
+        with _translated(self._client_id):
+            return {broker["broker_id"] for broker in self._admin.describe_cluster()["brokers"]}
+
+    def replication_factors(self, names: Collection[str]) -> dict[str, int]:
+        with _translated(self._client_id):
+            described = self._admin.describe_topics(list(names))
+        return {
+            topic["name"]: min(len(partition["replica_nodes"]) for partition in topic["partitions"])
+            for topic in described
+            if topic["error_code"] == 0 and topic["partitions"]
+        }
+
     def create_acls(self, rules: Sequence[AclRule]) -> None:
         acls = [
             ACL(
@@ -479,7 +558,10 @@ class KafkaPythonAdmin:
             raise translate(error if isinstance(error, Exception) else kerrors.KafkaError(str(error)))
 
     def create_topics(self, specs: Sequence[TopicSpec], timeout_s: float = 30.0) -> list[str]:
-        new = [NewTopic(spec.name, spec.partitions, -1, topic_configs=dict(spec.configs)) for spec in specs]
+        new = [
+            NewTopic(spec.name, spec.partitions, spec.replication_factor or -1, topic_configs=dict(spec.configs))
+            for spec in specs
+        ]
         with _translated(self._client_id):
             result = self._admin.create_topics(
                 new, timeout_ms=int(timeout_s * 1000), raise_errors=False, wait_for_metadata=False

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 from utils import metrics
 from utils.kafka.clients import create_admin
@@ -19,29 +20,65 @@ log = logging.getLogger(__name__)
 STILL_WAITING_EVERY_S = 60.0
 
 
-def topic_specs(topics: Topics) -> list[TopicSpec]:
+# On three or more brokers the pipeline's topics survive one broker failing with nothing
+# acknowledged lost: three replicas, and a write acknowledged only once two have it.
+CLUSTER_REPLICAS = 3
+CLUSTER_MIN_INSYNC = 2
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How the topics the pipeline creates are replicated; None: the broker's default."""
+
+    factor: int | None
+    min_insync: int | None
+
+
+def replication_for(kafka: KafkaSettings, brokers: int) -> Replication:
+    """The settings' replication, or (0, the default) the one a cluster of `brokers` calls for."""
+    cluster = brokers >= CLUSTER_REPLICAS
+    factor = kafka.replication_factor or (CLUSTER_REPLICAS if cluster else None)
+    min_insync = kafka.min_insync_replicas or (CLUSTER_MIN_INSYNC if cluster else None)
+    if factor is not None and min_insync is not None and min_insync > factor:
+        min_insync = factor  # an explicit small factor with the cluster's default min ISR: all replicas
+    return Replication(factor, min_insync)
+
+
+def under_replicated(factors: Mapping[str, int], wanted: Replication) -> dict[str, int]:
+    """The existing topics with fewer replicas than wanted (name: replicas they have)."""
+    if wanted.factor is None:
+        return {}
+    return {name: count for name, count in sorted(factors.items()) if count < wanted.factor}
+
+
+def topic_specs(topics: Topics, replication: Replication = Replication(None, None)) -> list[TopicSpec]:
     """Creation options of each topic. Observations are the retraining data: kept forever."""
     forever = {"retention.ms": "-1", "retention.bytes": "-1"}
+    in_sync = {} if replication.min_insync is None else {"min.insync.replicas": str(replication.min_insync)}
     return [
-        TopicSpec(name, count, forever if name == topics.observations else {})
+        TopicSpec(
+            name,
+            count,
+            {**(forever if name == topics.observations else {}), **in_sync},
+            replication_factor=replication.factor,
+        )
         for name, count in topics.partitions().items()
     ]
 
 
 def ensure_topics(kafka: KafkaSettings, topics: Topics, needed: Collection[str] | None = None) -> list[str]:
     """Create the topics a service needs (default: all of the pipeline's) that do not exist yet (the
-    broker does not auto-create them).
+    broker does not auto-create them), replicated as the settings and the cluster's size call for;
+    warn about existing ones with fewer replicas than that.
 
     Only missing topics are asked for: with ACLs, a service may see its own topics, no others, and
     create none."""
     admin = create_admin(kafka)
     try:
         existing = admin.list_topics()
-        missing = [
-            spec
-            for spec in topic_specs(topics)
-            if spec.name not in existing and (needed is None or spec.name in needed)
-        ]
+        replication = replication_for(kafka, len(admin.brokers()))
+        wanted = [spec for spec in topic_specs(topics, replication) if needed is None or spec.name in needed]
+        missing = [spec for spec in wanted if spec.name not in existing]
         try:
             created = admin.create_topics(missing) if missing else []
         except AuthorizationFailed as error:
@@ -50,10 +87,23 @@ def ensure_topics(kafka: KafkaSettings, topics: Topics, needed: Collection[str] 
                 f"topic(s) {names} do not exist or are not visible to user {kafka.sasl_username!r}, who may not "
                 f"create them: create them and their ACLs first (python setup_acls.py, as admin) ({error})"
             ) from error
+        present = [spec.name for spec in wanted if spec.name in existing]
+        short = under_replicated(admin.replication_factors(present), replication) if present else {}
     finally:
         admin.close()
     for name in created:
-        log.info("topic created topic=%s", name)
+        log.info("topic created topic=%s replication_factor=%s", name, replication.factor or "broker default")
+    for name, count in short.items():
+        log.warning(
+            "topic under-replicated for this cluster topic=%s replicas=%d wanted=%d: "
+            "fix it with `KAFKA_NODES=3 bash scripts/kafka.sh replicate %s %d` (or your cluster's "
+            "kafka-reassign-partitions tool)",
+            name,
+            count,
+            replication.factor,
+            name,
+            replication.factor,
+        )
     return created
 
 

@@ -43,13 +43,29 @@ class _Event:
         return {"event": self.EVENT, **dataclasses.asdict(self)}  # type: ignore[call-overload]
 
 
+# Why a predictor asks for a retrain (predict/retrain_triggers.py): a count of observations, drift of
+# its requests or scores, a drop of its live quality, or time with enough new observations.
+RetrainReason = Literal["count", "drift", "quality", "time"]
+COUNT: RetrainReason = "count"
+DRIFT: RetrainReason = "drift"
+QUALITY: RetrainReason = "quality"
+TIME: RetrainReason = "time"
+
+
 @dataclass(frozen=True)
 class RetrainRequested(_Event):
-    """Retrain on every observation before `observations_end_offset` (exclusive)."""
+    """Retrain on every observation before `observations_end_offset` (exclusive), because of
+    `reason`, shown by `evidence` (the figures the trigger fired on, about the serving version).
+    `newest_version_known` is the newest version the predictor knew had been trained, served or
+    not (0 for a count): once the trainer has a newer one, the request was made before it and is
+    stale. Requests from before reasons decode as counts."""
 
     EVENT: ClassVar[str] = "retrain_requested"
     observations_end_offset: int
     requested_by: str = ""
+    reason: RetrainReason = COUNT
+    evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
+    newest_version_known: int = 0
 
 
 @dataclass(frozen=True)

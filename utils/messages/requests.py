@@ -202,17 +202,25 @@ class Observation:
     """`observations`: a labelled, validated request kept for retraining (Kafka is the durable log).
 
     During a rollout it also carries what the champion and the challenger said (`scores`: model
-    version -> probability): the paired live tally that judges the challenger is this log."""
+    version -> probability) and how long each took per request of its batch (`scoring_us`), or
+    which challenger was asked to score it and did not (`missed`: it failed, or its form refused
+    the request): the paired live tally that judges the challenger is this log."""
 
     request_id: str
     features: dict[str, Any]
     label: int
     scores: dict[int, float] | None = None
+    scoring_us: dict[int, float] | None = None
+    missed: int | None = None
 
     def to_dict(self) -> dict:
         payload: dict[str, Any] = {"request_id": self.request_id, "features": self.features, "label": self.label}
         if self.scores:
             payload["scores"] = {str(version): probability for version, probability in self.scores.items()}
+        if self.scoring_us:
+            payload["scoring_us"] = {str(version): took for version, took in self.scoring_us.items()}
+        if self.missed is not None:
+            payload["missed"] = self.missed
         return payload
 
     @classmethod
@@ -223,7 +231,10 @@ class Observation:
             features = form.features(payload["features"]) if form is not None else dict(payload["features"])
             label = int(payload["label"])
             scores = {int(v): float(p) for v, p in dict(payload["scores"]).items()} if "scores" in payload else None
-            return cls(read_request_id(payload), features, label, scores)
+            took = payload.get("scoring_us")
+            scoring_us = {int(v): float(us) for v, us in dict(took).items()} if took is not None else None
+            missed = int(payload["missed"]) if payload.get("missed") is not None else None
+            return cls(read_request_id(payload), features, label, scores, scoring_us, missed)
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MessageError):
                 raise

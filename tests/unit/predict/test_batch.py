@@ -167,6 +167,7 @@ def test_a_scoring_failure_answers_every_valid_request_with_an_error():
         ([99], 100, [100]),
         ([100], 100, []),
         ([4, 9], 1, [5, 10]),
+        ([24, 49], 0, []),  # the count trigger off
     ],
 )
 def test_retrain_ends(offsets, every, ends):
@@ -192,6 +193,7 @@ def test_each_multiple_is_requested_by_exactly_one_of_several_predictors():
         ([24], 25, [25]),
         ([10, 30, 60], 25, [61]),  # several multiples crossed: one request covers them
         ([49, 50], 50, [51]),
+        ([21, 22, 23], 0, []),  # the count trigger off
     ],
 )
 def test_retrain_requests_of_a_transaction_count_its_marker(offsets, every, ends):

@@ -38,6 +38,10 @@ def test_in_a_shadow_rollout_the_champion_answers_and_both_models_are_tallied():
         ("c", 0, {3: 0.8, 4: 0.3}),
     ]
     assert outcome.shadow is not None and outcome.shadow.model_version == 4 and len(outcome.shadow.requests) == 3
+    for observation in outcome.observations:
+        assert observation.missed is None
+        assert observation.scoring_us is not None and set(observation.scoring_us) == {3, 4}
+        assert min(observation.scoring_us.values()) >= 0
 
 
 def test_in_a_canary_rollout_the_challenger_answers_its_share_with_its_own_figures():
@@ -55,7 +59,7 @@ def test_without_a_challenger_answers_are_the_champions_and_observations_carry_n
     outcome = decide([record(request("a", label=">50K"))], FixedScorer(version=3), LIMIT, TOP)
     assert [(a.role, a.model_version) for a in outcome.answers] == [(CHAMPION, 3)]
     assert outcome.observations[0].scores is None and outcome.shadow is None
-    assert "scores" not in outcome.observations[0].to_dict()
+    assert outcome.observations[0].to_dict().keys() == {"request_id", "features", "label"}
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0])
@@ -68,4 +72,6 @@ def test_a_failing_challenger_leaves_the_champion_answering_every_request(fracti
         ("b", 3, CHAMPION),
     ]
     assert outcome.errors == () and outcome.shadow is None
-    assert [(o.request_id, o.scores) for o in outcome.observations] == [("a", None)]
+    assert [(o.request_id, o.scores, o.missed) for o in outcome.observations] == [("a", None, 4)], (
+        "the trial's error rate counts it"
+    )

@@ -178,6 +178,23 @@ def test_answer_ids_are_seeded_or_looked_up_once():
     assert cache.answer_id("json") == 10 and cache.answer_id("json") == 10 and registry.calls == 1
 
 
+def test_an_answer_schema_missing_in_one_format_does_not_hold_back_request_ids():
+    """Only Avro answers registered: a JSON answer finds no id (plain JSON, asked again later), and
+    an unknown request id right after is still looked up, not taken for a registry outage."""
+    registry, clock = DictRegistry(), Clock()
+    del registry.answers["json"]
+    cache = cache_of(registry, clock)
+    assert cache.answer_id("json") is None
+    found = cache.lookup([3, 99])
+    assert found[3].code == "schema_mismatch" and found[99].code == "schema_mismatch"
+    assert cache.answer_id("avro") == 11
+    calls = registry.calls
+    assert cache.answer_id("json") is None and registry.calls == calls  # not asked again at once
+    registry.answers["json"] = 10
+    clock.now += 60
+    assert cache.answer_id("json") == 10
+
+
 def test_what_is_looked_up_at_start_needs_no_call_later():
     registry, clock = DictRegistry(), Clock()
     cache = cache_of(registry, clock)

@@ -3,6 +3,10 @@ its object does not match its manifest."""
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import threading
 
 import lightgbm as lgb
 import numpy as np
@@ -14,6 +18,7 @@ from utils.compiled_cache import (
     TOLERANCE,
     CompiledCache,
     CorruptEntry,
+    at_niceness,
     cache_key,
     compiler_id,
     largest_difference,
@@ -107,3 +112,26 @@ def test_an_object_that_does_not_match_its_digest_is_not_loaded(built, tmp_path)
     (copy / OBJECT_FILE).write_bytes(bytes(code))
     with pytest.raises(CorruptEntry):
         tampered.load(model_text)
+
+
+@pytest.mark.parametrize("thread_niceness, wanted", [(3, 5), (5, 5), (0, 19)])
+def test_a_build_child_runs_at_the_niceness_asked_not_added_to_its_threads(thread_niceness, wanted):
+    """The build is started from a background thread already lowered: the child's niceness is the
+    one asked for, not the thread's plus it."""
+    seen: list[int] = []
+
+    def start_child() -> None:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), thread_niceness)
+        child = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"],
+            capture_output=True,
+            text=True,
+            preexec_fn=at_niceness(wanted),
+            check=True,
+        )
+        seen.append(int(child.stdout))
+
+    thread = threading.Thread(target=start_child)
+    thread.start()
+    thread.join()
+    assert seen == [wanted]

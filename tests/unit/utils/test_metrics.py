@@ -29,6 +29,28 @@ def test_every_dashboard_metric_is_exported():
     assert not missing, f"dashboard uses metrics nobody exports: {sorted(missing)}"
 
 
+def test_the_dashboard_shows_triggers_by_reason_and_the_running_judgement_of_a_rollout():
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    by_metric = {
+        name: panel["title"]
+        for panel in panels
+        for target in panel["targets"]
+        for name in re.findall(r"\bpipeline_\w+", target["expr"])
+    }
+    for shown in (
+        "pipeline_retrain_triggers_total",
+        "pipeline_retrains_by_reason_total",
+        "pipeline_rollout_log_loss_difference",
+        "pipeline_rollout_log_loss_margin",
+        "pipeline_rollout_pairs_to_decision",
+    ):
+        assert shown in by_metric, shown
+    assert any("by (reason)" in t["expr"] for p in panels for t in p["targets"] if "retrain_triggers" in t["expr"])
+    assert any("by (bound)" in t["expr"] for p in panels for t in p["targets"] if "log_loss_difference" in t["expr"])
+    places = [(p["gridPos"]["x"], p["gridPos"]["y"]) for p in panels]
+    assert len(places) == len(set(places)), "no two panels in the same place"
+
+
 def test_prometheus_config_scrapes_both_services():
     config = (DASHBOARD.parent / "prometheus.yml").read_text()
     assert "127.0.0.1:8000" in config and "127.0.0.1:8001" in config

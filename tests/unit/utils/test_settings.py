@@ -143,10 +143,16 @@ def test_settings_built_in_code_are_checked_too():
         ([], {"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL='TLS'"),
         (["--kafka-client", "librdkafka"], {}, "argument --kafka-client: 'librdkafka' is not one of"),
         (["--scorer", "fast"], {}, "argument --scorer"),
-        (["--retrain-every", "0"], {}, "must be >= 1, got 0"),
+        (["--retrain-every", "-1"], {}, "must be >= 0, got -1"),
+        (["--retrain-on-drift", "-0.1"], {}, "must be >= 0, got -0.1"),
+        (["--max-batch", "0"], {}, "must be >= 1, got 0"),
         (["--retrain-every", "many"], {}, "argument --retrain-every"),
         (["--processing-guarantee", "exactly_once"], {}, "at-least-once, exactly-once"),
         (["--max-batch", "-5"], {}, "argument --max-batch"),
+        (["--background-niceness", "20"], {}, "must be a niceness from 0 to 19, got 20"),
+        ([], {"BACKGROUND_NICENESS": "-1"}, "must be a niceness from 0 to 19, got -1"),
+        (["--schema-registry-timeout-s", "0"], {}, "must be > 0, got 0.0"),
+        ([], {"SCHEMA_REGISTRY_TIMEOUT_S": "nan"}, "must be > 0, got nan"),
     ],
 )
 def test_a_bad_value_is_refused_in_one_line(argv, env, named, capsys):
@@ -168,10 +174,29 @@ def test_negative_parallelism_is_refused():
         tuning(["--parallelism", "-1"], {})
 
 
+REQUIRED_FLAGS = {"backtest.py": ["--version", "2"]}  # what a script cannot run without
+
+
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
-def test_every_script_parses_with_no_flags(script):
-    settings = settings_from(SCRIPTS[script], [], {})
+def test_every_script_parses_with_no_flags_but_its_required_ones(script):
+    settings = settings_from(SCRIPTS[script], REQUIRED_FLAGS.get(script, []), {})
     assert settings.common.kafka.bootstrap_servers == "localhost:9092"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["--version", "2", "--against", "2"], ["--version", "2", "--from-offset", "9", "--to-offset", "9"]],
+)
+def test_backtest_refuses_flags_that_cannot_work(argv):
+    with pytest.raises(SystemExit) as exit_:
+        settings_from(SCRIPTS["backtest.py"], argv, {})
+    assert exit_.value.code == 2
+
+
+def test_backtest_defaults_to_the_current_version_and_the_whole_log():
+    settings = settings_from(SCRIPTS["backtest.py"], ["--version", "3"], {})
+    assert (settings.version, settings.against, settings.from_offset, settings.to_offset) == (3, None, 0, None)
+    assert settings.judgement == SCRIPTS["trainer.py"]().rollout.judgement, "the trainer's judgement by default"
 
 
 @pytest.mark.parametrize("argv, expected", [([], None), (["3"], 3), (["--tracking-uri", "http://h:5000", "7"], 7)])

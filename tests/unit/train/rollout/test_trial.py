@@ -2,7 +2,8 @@
 
 import pytest
 
-from train.rollout.trial import Ending, conclude
+from train.rollout.judgement import Interval, Judgement
+from train.rollout.trial import Ending, conclude, decision_metrics
 from utils.messages.events import LIVE_JUDGEMENT, OPERATOR, ChallengerStarted
 from utils.model_store import ModelStore, RolloutDecision, VersionMetadata
 
@@ -53,3 +54,19 @@ def test_a_rollout_survives_in_the_store(store):
     assert store.challenger() is None
     store.set_challenger(ROLLOUT)
     assert ModelStore(store.root).challenger() == ROLLOUT
+
+
+def test_a_live_judgement_records_its_rule_pairs_and_interval(store):
+    judgement = Judgement("sequential", 167, Interval(0.057, 0.010, 0.104), 0.01, {"asked": 600, "failed": 0})
+    store.set_challenger(ROLLOUT)
+    conclude(store, ROLLOUT, Ending(False, LIVE_JUDGEMENT, "worse", None, judgement))
+    decision = store.metadata(2).rollout_decision
+    assert decision is not None and decision.figures is not None
+    recorded = decision.figures["judgement"]
+    assert (recorded["rule"], recorded["pairs"]) == ("sequential", 167)
+    assert recorded["log_loss_difference"] == {"estimate": 0.057, "low": 0.010, "high": 0.104}
+    assert decision_metrics(None, judgement) == {
+        "live_pairs_to_decision": 167.0,
+        "live_log_loss_difference_low": 0.010,
+        "live_log_loss_difference_high": 0.104,
+    }

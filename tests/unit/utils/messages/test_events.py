@@ -19,6 +19,8 @@ from utils.messages.events import (
     "message",
     [
         RetrainRequested(50, "predictor-1"),
+        RetrainRequested(60, "p2", "drift", {"feature": "age", "psi": 0.31, "window": 1000}, 3),
+        RetrainRequested(70, "p2", "quality", {"live_log_loss": 0.41, "lower_bound": 0.37}, 3),
         TrainingCompleted(2, True, {"holdout_auc": 0.92}, 32611, 50),
         ModelRefused(3, "checksum mismatch", "predictor-1"),
         ModelRolledBack(1, 2, "rollback-host"),
@@ -86,5 +88,22 @@ def test_a_value_of_the_wrong_type_is_refused_not_converted(payload, code):
 
 def test_the_wire_form_names_the_event_and_unknown_fields_are_ignored():
     wire = RetrainRequested(50, "p1").to_dict()
-    assert wire == {"event": "retrain_requested", "observations_end_offset": 50, "requested_by": "p1"}
+    assert wire == {
+        "event": "retrain_requested",
+        "observations_end_offset": 50,
+        "requested_by": "p1",
+        "reason": "count",
+        "evidence": {},
+        "newest_version_known": 0,
+    }
     assert event_from_dict({**wire, "added_later": [1, 2]}) == RetrainRequested(50, "p1")
+
+
+def test_a_retrain_request_from_before_reasons_is_a_count():
+    old = {"event": "retrain_requested", "observations_end_offset": 50, "requested_by": "p1"}
+    assert event_from_dict(old) == RetrainRequested(50, "p1", "count", {}, 0)
+
+
+def test_a_retrain_request_with_an_unknown_reason_is_refused():
+    with pytest.raises(MessageError):
+        event_from_dict({"event": "retrain_requested", "observations_end_offset": 5, "reason": "boredom"})

@@ -135,9 +135,13 @@ def test_request_id_of_a_record_too_large_to_parse(raw, request_id):
     assert peek_request_id(raw) == request_id
 
 
-@pytest.mark.parametrize("scores", [None, {3: 0.25, 4: 0.75}])
-def test_observation_round_trip(scores):
-    observation = Observation("r1", PredictionRequest.from_dict(with_data(), FORM).features, 1, scores)
+@pytest.mark.parametrize(
+    "scores, scoring_us, missed",
+    [(None, None, None), ({3: 0.25, 4: 0.75}, {3: 12.5, 4: 80.0}, None), ({3: 0.25}, None, 4)],
+)
+def test_observation_round_trip(scores, scoring_us, missed):
+    features = PredictionRequest.from_dict(with_data(), FORM).features
+    observation = Observation("r1", features, 1, scores, scoring_us, missed)
     assert Observation.from_dict(decode_object(encode(observation.to_dict()))) == observation
 
 

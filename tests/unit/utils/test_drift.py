@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ADULT_RECORD
-from train.drift import (
+from utils.drift import (
     EPSILON,
     PSI_WARNING,
     categorical_psi,

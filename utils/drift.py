@@ -1,8 +1,9 @@
 """Population stability index (PSI): has the data the model sees moved away from the data it learnt on?
 
-The reference is the original training data, the new sample the labelled observations since. PSI compares
-the share of each sample in the same bins: below 0.1 is noise, 0.1-0.2 a moderate shift, above 0.2
-(`PSI_WARNING`) a shift worth retraining or investigating. PSI on a handful of rows is noisy and large;
+Shared by the trainer (each retrain's drift figures: the data file against the labelled observations)
+and the predictor (the drift trigger: the serving version's reference rows against its last requests).
+PSI compares the share of each sample in the same bins: below 0.1 is noise, 0.1-0.2 a moderate shift,
+above 0.2 (`PSI_WARNING`) a shift worth retraining or investigating. PSI on a handful of rows is noisy and large;
 callers should wait for a few hundred observations before acting on it.
 """
 
