@@ -68,7 +68,21 @@ class ExactlyOnceLoop(ServingLoop):
         self.telemetry.batch(len(records), committed - started)
 
     def send_own(self, event: PredictorEvent) -> None:
-        """Every send belongs to a transaction: this one holds the message alone."""
-        self.transactional.begin_transaction()
-        self.send(self.topics.retrain, event.to_dict(), None)
-        self.transactional.commit_transaction({}, self.consumer)
+        """Every send belongs to a transaction: this one holds the message alone, and is tried
+        again until it commits (or the service stops)."""
+        while True:
+            try:
+                self.transactional.begin_transaction()
+                self.send(self.topics.retrain, event.to_dict(), None)
+                self.transactional.commit_transaction({}, self.consumer)
+                return
+            except KafkaError as error:
+                if isinstance(error, FatalKafkaError) or self.stop.is_set():
+                    raise
+                log.warning("message not committed, sending it again event=%s error=%r", event.EVENT, error)
+                if not isinstance(error, TransactionAborted):
+                    try:
+                        self.transactional.abort_transaction()
+                    except KafkaError as abort_error:
+                        log.debug("abort after a failure error=%r", abort_error)
+                self.stop.wait(RETRY_BACKOFF_S)

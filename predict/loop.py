@@ -27,7 +27,7 @@ from predict.schema_cache import SchemaCache
 from predict.telemetry import Telemetry
 from utils import metrics
 from utils.kafka.health import serve_until_stopped
-from utils.kafka.interface import Consumer, Delivery, KafkaError, Partition, Producer, Record
+from utils.kafka.interface import Consumer, Delivery, FatalKafkaError, KafkaError, Partition, Producer, Record
 from utils.messages.codec import MessageError, decode_object, encode, encode_fast
 from utils.messages.events import (
     COUNT,
@@ -84,6 +84,7 @@ class ServingLoop:
         self.answers = AnswerEncoder(serving.schemas)
         self._next_events_poll = 0.0
         self._next_lag_check = 0.0
+        self._unreplayed: dict[Partition, int] = {}  # offsets to read again from, not sought yet
         # The end of the observations log as far as this predictor knows it (-1: not known yet).
         self.observations_end = -1
         # The newest version trained, served or not (the trainer drops requests made before a newer one).
@@ -100,8 +101,16 @@ class ServingLoop:
         """Serve until stopped, then drain."""
 
         def step() -> bool:
-            self.between_batches()
-            self.serve_once()
+            try:
+                self.between_batches()
+                self.serve_once()
+            except KafkaError as error:
+                # The loops handle a batch's failures themselves; this is what fails around them
+                # (a rewind, a model-events read) while the cluster fails over: tried again.
+                if isinstance(error, FatalKafkaError):
+                    raise
+                log.warning("serving step failed, trying again error=%r", error)
+                self.stop.wait(RETRY_BACKOFF_S)
             return True
 
         if self.triggers is not None:
@@ -251,13 +260,23 @@ class ServingLoop:
         return self.producer.send(topic, encode(payload), key.encode("utf-8") if key else None)
 
     def rewind(self, replay: dict[Partition, int]) -> None:
-        """Read these partitions again from these offsets (those still assigned here)."""
-        assigned = self.consumer.assignment()
+        """Read these partitions again from these offsets (those still assigned here). A seek that
+        fails is tried again before the next poll: reading on from where the batch ended would
+        skip what it did not make durable."""
         for partition, offset in replay.items():
-            if partition in assigned:
+            self._unreplayed[partition] = min(offset, self._unreplayed.get(partition, offset))
+        self._replay()
+
+    def _replay(self) -> None:
+        assigned = self.consumer.assignment()
+        for partition, offset in list(self._unreplayed.items()):
+            if partition in assigned:  # one a rebalance took: its next owner starts from its commit
                 self.consumer.seek(partition, offset)
+            del self._unreplayed[partition]
 
     def poll(self, timeout_s: float) -> list[Record]:
+        if self._unreplayed:
+            self._replay()
         started = time.perf_counter()
         records = self.consumer.poll(timeout_s)
         metrics.STAGE_SECONDS.labels(stage="poll").inc(time.perf_counter() - started)

@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import IsolationLevel, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from tests.conftest import run_server_script
 
@@ -109,6 +109,21 @@ class Cluster:
         """The replica counts found among the partitions of these topics."""
         metadata = self._admin().list_topics(timeout=10)
         return {len(p.replicas) for name in topics for p in metadata.topics[name].partitions.values()}
+
+    def open_transactions(self, topic: str) -> dict[int, int]:
+        """Per partition of `topic`: how far its last stable offset lags its end. Above 0 for long,
+        a transaction there is still open (a read_committed reader waits at its first record)."""
+        admin = self._admin()
+        partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {}
+        for isolation in (IsolationLevel.READ_UNCOMMITTED, IsolationLevel.READ_COMMITTED):
+            asked = {TopicPartition(topic, p): OffsetSpec.latest() for p in partitions}
+            futures = admin.list_offsets(asked, isolation_level=isolation, request_timeout=10)
+            ends[isolation] = {tp.partition: future.result(timeout=10).offset for tp, future in futures.items()}
+        return {
+            p: ends[IsolationLevel.READ_UNCOMMITTED][p] - ends[IsolationLevel.READ_COMMITTED][p]
+            for p in sorted(partitions)
+        }
 
     def wait_until_replicated(self, topics: Iterable[str], timeout_s: float = 120) -> float:
         """Seconds until every partition of these topics (and the internal ones) has a leader and all

@@ -296,7 +296,10 @@ class KafkaPythonTransactionalProducer(KafkaPythonProducer):
 
     def begin_transaction(self) -> None:
         if not self._initialised:
-            self._initialise()  # a new producer whose start timed out: tried again here
+            # A producer whose start timed out. kafka-python would retry by waiting on the same
+            # request, which never returns when its coordinator died mid-request (seen under
+            # failover): a new producer asks again.
+            self._start_again("its start timed out")
         _call(self._client_id, self._producer.begin_transaction)
 
     def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
@@ -324,22 +327,24 @@ class KafkaPythonTransactionalProducer(KafkaPythonProducer):
         except ProducerFenced:
             raise
         except KafkaError as error:
-            self._start_again(f"abort failed ({error})")
+            try:
+                self._start_again(f"abort failed ({error})")
+            except ProducerFenced:
+                raise
+            except KafkaError as start_error:  # its coordinator still moving: begin_transaction tries again
+                log.warning("new transactional producer not started yet error=%r", start_error)
 
     def _start_again(self, reason: str) -> None:
+        """Replace the producer by a new one with the same id; raises if the new one's start fails
+        (`_initialised` stays False, and the next begin_transaction replaces it again)."""
         log.warning("transactional producer stuck, starting a new one with the same id reason=%s", reason[:300])
+        self._initialised = False
         try:
             self._producer.close(timeout=0)
         except kerrors.KafkaError:
             pass  # what it still held fails: the batch is read again
         self._producer = _call(self._client_id, lambda: KafkaProducer(**self._config))
-        self._initialised = False
-        try:
-            self._initialise()
-        except ProducerFenced:
-            raise
-        except KafkaError as error:  # its coordinator still moving: the next begin_transaction tries again
-            log.warning("new transactional producer not started yet error=%r", error)
+        self._initialise()
 
 
 def _offsets_and_metadata(offsets: Mapping[Partition, int]) -> dict[TopicPartition, OffsetAndMetadata]:

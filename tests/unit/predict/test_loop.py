@@ -1,0 +1,65 @@
+"""A batch read again after a failure: a seek that fails (the cluster failing over) is tried again
+before anything else is read, so that reading on cannot skip what the batch did not make durable."""
+
+from __future__ import annotations
+
+import pytest
+
+from predict.loop import ServingLoop
+from utils.kafka.interface import KafkaTimeout, Partition, Record
+
+P0, P1, GONE = Partition("requests", 0), Partition("requests", 1), Partition("requests", 2)
+
+
+class _Consumer:
+    def __init__(self, failing_seeks: int) -> None:
+        self.failing_seeks = failing_seeks
+        self.calls: list[tuple] = []
+
+    def assignment(self) -> set[Partition]:
+        return {P0, P1}
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        if self.failing_seeks:
+            self.failing_seeks -= 1
+            raise KafkaTimeout("no leader")
+        self.calls.append(("seek", partition, offset))
+
+    def poll(self, timeout_s: float) -> list[Record]:
+        self.calls.append(("poll",))
+        return []
+
+
+def _loop(consumer: _Consumer) -> ServingLoop:
+    loop = object.__new__(ServingLoop)  # only the consumer side of the loop is exercised
+    loop.consumer = consumer  # type: ignore[assignment]
+    loop._unreplayed = {}
+    return loop
+
+
+@pytest.mark.parametrize(
+    "failing_seeks, rewinds, sought",
+    [
+        (0, [{P0: 10, GONE: 3}], {P0: 10}),  # a partition no longer assigned is its next owner's
+        (1, [{P0: 10}], {P0: 10}),
+        (3, [{P0: 10}], {P0: 10}),
+        # a second failure before the first seek succeeded: the earlier offset of the two
+        (1, [{P0: 10, P1: 4}, {P0: 12, P1: 2}], {P0: 10, P1: 2}),
+    ],
+)
+def test_a_failed_rewind_is_sought_before_the_next_read(failing_seeks, rewinds, sought):
+    consumer = _Consumer(failing_seeks)
+    loop = _loop(consumer)
+    for replay in rewinds:
+        try:
+            loop.rewind(replay)
+        except KafkaTimeout:
+            pass
+    for _ in range(failing_seeks + 1):
+        try:
+            loop.poll(0)
+        except KafkaTimeout:
+            assert ("poll",) not in consumer.calls, "nothing is read before the rewind is done"
+    seeks = {call[1]: call[2] for call in consumer.calls if call[0] == "seek"}
+    assert seeks == sought
+    assert consumer.calls[-1] == ("poll",)
