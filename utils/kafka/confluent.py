@@ -293,6 +293,7 @@ class ConfluentTransactionalProducer(ConfluentProducer):
             raise InvalidUsage("a transactional producer needs a transactional_id")
         super().__init__(settings, options)
         self._initialised = False
+        self._open = False  # a transaction begun and not yet committed or aborted
         self._initialise()
 
     def _initialise(self) -> None:
@@ -326,17 +327,30 @@ class ConfluentTransactionalProducer(ConfluentProducer):
 
     def _start_again(self, reason: str) -> None:
         """A new producer with the same transactional id, whose initialisation aborts on the
-        coordinator whatever the old one left open."""
+        coordinator whatever the old one left open. If that start fails, the next
+        begin_transaction starts yet another."""
         super()._start_again(reason)
-        self._initialised = False
-        self._initialise()
+        self._initialised = self._open = False
+        try:
+            self._initialise()
+        except ProducerFenced:
+            raise
+        except KafkaError as error:  # its coordinator still moving
+            log.warning("new transactional producer not started yet error=%r", error)
 
     def begin_transaction(self) -> None:
         super()._start_again_if_given_up()
         self._errors.check()
+        if self._open:
+            # The last transaction neither committed nor aborted (its abort failed): librdkafka
+            # refuses a new one; a new producer aborts it on the coordinator.
+            self._start_again("its last transaction is still open")
+        elif not self._initialised:
+            self._start_again("its start timed out")
         if not self._initialised:
-            self._initialise()
+            raise KafkaTimeout("transactional producer not started yet")
         self._transactional(self._producer.begin_transaction)
+        self._open = True
 
     def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
         targets = [ck.TopicPartition(p.topic, p.partition, offset) for p, offset in offsets.items()]
@@ -345,25 +359,31 @@ class ConfluentTransactionalProducer(ConfluentProducer):
                 metadata = consumer.group_metadata()
                 self._transactional(lambda: self._producer.send_offsets_to_transaction(targets, metadata, timeout_s))
             self._transactional(lambda: self._producer.commit_transaction(timeout_s))
-        except ProducerFenced:
-            raise
-        except TransactionAborted:
+            self._open = False
+        except (ProducerFenced, TransactionAborted):
             raise
         except KafkaError as error:
-            try:
+            if isinstance(error, KafkaTimeout):
+                # A call that timed out may be waiting on a coordinator librdkafka no longer asks
+                # again (a broker gone from the metadata stays cached as the group coordinator:
+                # confluentinc/librdkafka#5511, since 2.9): the same producer would time out again
+                # at every batch. A new one starts afresh and aborts this transaction.
+                self._start_again(f"not committed ({error})")
+            else:
                 self.abort_transaction(timeout_s)
-            except ProducerFenced:
-                raise
-            except TransactionAborted as aborted:
-                raise aborted from error
-            except KafkaError as abort_error:
-                # Neither committed nor aborted (its coordinator unreachable for longer than the
-                # timeout): a new producer with the same id aborts it on the coordinator.
-                self._start_again(f"neither committed ({error}) nor aborted ({abort_error})")
             raise TransactionAborted(f"transaction aborted: {error}") from error
 
     def abort_transaction(self, timeout_s: float = 30.0) -> None:
-        self._transactional(lambda: self._producer.abort_transaction(timeout_s))
+        """Abort, or (the abort itself failing) start a new producer, which aborts on the coordinator."""
+        if not self._open:
+            return  # nothing begun, or already ended (a new producer's start aborted it)
+        try:
+            self._transactional(lambda: self._producer.abort_transaction(timeout_s))
+            self._open = False
+        except (ProducerFenced, TransactionAborted):
+            raise  # TransactionAborted: librdkafka gave the producer up, and a new one took over
+        except KafkaError as error:
+            self._start_again(f"abort failed ({error})")
 
 
 class ConfluentConsumer:
