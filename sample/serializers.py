@@ -85,13 +85,13 @@ class ConfluentSerializers:
     """confluent-kafka's serializers, configured as an app that does not register schemas itself:
     it writes with the subject's newest version."""
 
-    def __init__(self, url: str, spec: DatasetSpec, topics: Topics, latest: RegisteredSchema):
+    def __init__(self, url: str, spec: DatasetSpec, topics: Topics, latest: RegisteredSchema, timeout_s: float):
         from confluent_kafka.schema_registry import SchemaRegistryClient
         from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
         from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
         from confluent_kafka.serialization import MessageField, SerializationContext
 
-        client = SchemaRegistryClient({"url": url})
+        client = SchemaRegistryClient({"url": url, "timeout": timeout_s})
         conf = {"auto.register.schemas": False, "use.latest.version": True}
         self.spec = spec
         self.avro = latest.format == "avro"
@@ -133,5 +133,5 @@ def serializers_for(common: CommonSettings, spec: DatasetSpec) -> Serializers:
     client = RegistryClient(url, common.schema_registry_timeout_s)
     latest = client.latest(request_subject)
     if common.kafka.client == "confluent":
-        return ConfluentSerializers(url, spec, common.topics, latest)
+        return ConfluentSerializers(url, spec, common.topics, latest, common.schema_registry_timeout_s)
     return WireCodec(client, spec, latest)
