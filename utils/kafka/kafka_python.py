@@ -315,7 +315,13 @@ class KafkaPythonTransactionalProducer(KafkaPythonProducer):
         except ProducerFenced:
             raise
         except KafkaError as error:
-            self.abort_transaction(timeout_s)
+            if isinstance(error, KafkaTimeout):
+                # As on librdkafka: a call that timed out may be waiting on a coordinator that is
+                # gone, and the same producer would wait again at every batch (seen under failover:
+                # 30 s lost per batch); a new one asks afresh, and its start aborts this transaction.
+                self._replace(f"not committed ({error})")
+            else:
+                self.abort_transaction(timeout_s)
             raise TransactionAborted(f"transaction aborted: {error}") from error
 
     def abort_transaction(self, timeout_s: float = 30.0) -> None:
@@ -327,12 +333,16 @@ class KafkaPythonTransactionalProducer(KafkaPythonProducer):
         except ProducerFenced:
             raise
         except KafkaError as error:
-            try:
-                self._start_again(f"abort failed ({error})")
-            except ProducerFenced:
-                raise
-            except KafkaError as start_error:  # its coordinator still moving: begin_transaction tries again
-                log.warning("new transactional producer not started yet error=%r", start_error)
+            self._replace(f"abort failed ({error})")
+
+    def _replace(self, reason: str) -> None:
+        """`_start_again`, its start failing quietly: begin_transaction starts yet another."""
+        try:
+            self._start_again(reason)
+        except ProducerFenced:
+            raise
+        except KafkaError as error:  # its coordinator still moving
+            log.warning("new transactional producer not started yet error=%r", error)
 
     def _start_again(self, reason: str) -> None:
         """Replace the producer by a new one with the same id; raises if the new one's start fails

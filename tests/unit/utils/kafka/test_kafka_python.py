@@ -10,7 +10,7 @@ import kafka.errors as kerrors
 import pytest
 
 from utils.kafka import kafka_python
-from utils.kafka.interface import ProducerOptions
+from utils.kafka.interface import Partition, ProducerOptions, TransactionAborted
 from utils.settings import KafkaSettings
 
 
@@ -22,7 +22,8 @@ class _Never:
 
 
 class _StuckLibraryProducer:
-    """kafka-python's producer, as seen after a failover: starts as told, and every abort hangs."""
+    """kafka-python's producer, as seen after a failover: starts as told, and every request of a
+    transaction's end (offsets, commit, abort) hangs."""
 
     starts: list[bool] = []  # whether each new instance's start succeeds, in order
     made: list[_StuckLibraryProducer] = []
@@ -40,6 +41,12 @@ class _StuckLibraryProducer:
             raise kerrors.KafkaTimeoutError("Timeout expired while initializing transactional state in 60000ms.")
 
     def begin_abort(self) -> _Never:
+        return _Never()
+
+    def send_offsets_to_transaction(self, offsets: object, group: object) -> _Never:
+        return _Never()
+
+    def begin_commit(self) -> _Never:
         return _Never()
 
     def wakeup(self) -> None:
@@ -77,3 +84,24 @@ def test_a_stuck_transactional_producer_is_replaced_until_one_starts(monkeypatch
     assert len(made) == producers_made
     assert [p.closed for p in made] == [True] * (producers_made - 1) + [False]
     assert made[-1].begun == 1, "the transaction begins on the producer that started"
+
+
+class _Consumer:
+    def group_metadata(self) -> object:
+        return object()
+
+
+@pytest.mark.parametrize("offsets", [{Partition("requests", 0): 5}, {}])
+def test_a_commit_that_times_out_gets_a_new_producer(monkeypatch, offsets):
+    monkeypatch.setattr(_StuckLibraryProducer, "starts", [True, True])
+    monkeypatch.setattr(_StuckLibraryProducer, "made", [])
+    monkeypatch.setattr(kafka_python, "KafkaProducer", _StuckLibraryProducer)
+    producer = kafka_python.KafkaPythonTransactionalProducer(
+        KafkaSettings(), ProducerOptions(client_id="test", transactional_id="test-0")
+    )
+    consumer: Any = _Consumer()
+    producer.begin_transaction()
+    with pytest.raises(TransactionAborted):
+        producer.commit_transaction(offsets, consumer, timeout_s=0.01)
+    made = _StuckLibraryProducer.made
+    assert len(made) == 2 and made[0].closed and not made[1].closed, "not waited on again: a new producer"
