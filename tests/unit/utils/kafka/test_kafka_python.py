@@ -32,6 +32,7 @@ class _StuckLibraryProducer:
         self.start_succeeds = self.starts.pop(0)
         self.closed = False
         self.begun = 0
+        self.aborts = 0
         self._transaction_manager = self
         self._sender = self
         self.made.append(self)
@@ -41,6 +42,7 @@ class _StuckLibraryProducer:
             raise kerrors.KafkaTimeoutError("Timeout expired while initializing transactional state in 60000ms.")
 
     def begin_abort(self) -> _Never:
+        self.aborts += 1
         return _Never()
 
     def send_offsets_to_transaction(self, offsets: object, group: object) -> _Never:
@@ -105,3 +107,4 @@ def test_a_commit_that_times_out_gets_a_new_producer(monkeypatch, offsets):
         producer.commit_transaction(offsets, consumer, timeout_s=0.01)
     made = _StuckLibraryProducer.made
     assert len(made) == 2 and made[0].closed and not made[1].closed, "not waited on again: a new producer"
+    assert made[0].aborts == 0, "no abort waited for first: the new producer's start aborts"
