@@ -129,10 +129,13 @@ def run_load(
     drain_timeout_s: float = 60.0,
     during: Callable[[float], None] | None = None,
     until: threading.Event | None = None,
+    drain_stall_s: float | None = None,
 ) -> LoadResult:
     """Send `payloads` at `rate` per second (0: as fast as possible), or until `until` is set, and
-    wait for the answers of those sent. `during(elapsed_s)` is called from the sending loop, e.g. to
-    trigger model swaps."""
+    wait for the answers of those sent: at most `drain_timeout_s`, and (with `drain_stall_s`) no
+    longer than that without a new answer, so that a service still working off a backlog is waited
+    for and one that stopped answering is not. `during(elapsed_s)` is called from the sending loop,
+    e.g. to trigger model swaps."""
     count = len(payloads)
     sent_at = np.full(count, np.nan)
     received_at = np.full(count, np.nan)
@@ -159,8 +162,13 @@ def run_load(
             during(time.perf_counter() - started)
     producer.flush()
     deadline = time.perf_counter() + drain_timeout_s
+    answered, last_progress = result.answered, time.perf_counter()
     while result.answered < result.sent and time.perf_counter() < deadline:
         time.sleep(0.05)
+        if result.answered > answered:
+            answered, last_progress = result.answered, time.perf_counter()
+        elif drain_stall_s is not None and time.perf_counter() - last_progress > drain_stall_s:
+            break
     done.set()
     receiver.join(timeout=5)
     producer.close(timeout_s=5)
