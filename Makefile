@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help docs venv venv-spark kafka-up kafka-down kafka-status registry-up registry-down registry-status initialize demo test test-unit lint rollback benchmark benchmark-quick benchmark-retrain benchmark-cluster mlflow-ui clean
+.PHONY: help docs venv venv-spark kafka-up kafka-down kafka-status registry-up registry-down registry-status initialize demo test test-cluster test-unit lint rollback benchmark benchmark-quick benchmark-retrain benchmark-cluster mlflow-ui clean
 
 help:
 	@echo "make demo        set up everything and run the whole pipeline (about 5 minutes)"
 	@echo "make test        install, start Kafka, run unit + integration tests, stop Kafka"
+	@echo "make test-cluster  every failover case on a three-node cluster, the known_stall one too"
 	@echo "make test-unit   fast tests, no services"
 	@echo "make kafka-up    start the local Kafka broker (make kafka-down stops it)"
 	@echo "make registry-up start the local schema registry, Apicurio (make registry-down stops it)"
@@ -61,6 +62,10 @@ demo: venv
 
 test: venv venv-spark
 	bash scripts/test.sh
+
+test-cluster: venv
+	bash scripts/kafka.sh start
+	$(PY) -m pytest tests/integration/test_cluster_failover.py; status=$$?; bash scripts/kafka.sh stop; exit $$status
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q

@@ -152,8 +152,22 @@ def cluster_pipeline(tmp_path, initialized, cluster):
     world.stop_all()
 
 
-@pytest.mark.parametrize("guarantee", ["exactly-once", "at-least-once"])
-@pytest.mark.parametrize("client", CLIENTS)
+# confluent-kafka with exactly-once: its predictor stopped answering, silently, after some of the
+# failures in two of the last three clean-clone runs (issue 24 stays open until it is found): run
+# by `make test-cluster`, left out of `make test` (scripts/test.sh) meanwhile.
+VARIANTS = [
+    pytest.param(
+        client,
+        guarantee,
+        id=f"{client}-{guarantee}",
+        marks=[pytest.mark.known_stall] if (client, guarantee) == ("confluent", "exactly-once") else [],
+    )
+    for client in CLIENTS
+    for guarantee in ("exactly-once", "at-least-once")
+]
+
+
+@pytest.mark.parametrize("client, guarantee", VARIANTS)
 def test_nothing_is_lost_while_nodes_fail_under_load(cluster, cluster_pipeline, adult, client, guarantee):
     pipeline = cluster_pipeline
     pipeline.env["KAFKA_CLIENT"] = client
