@@ -1,7 +1,8 @@
 """Exactly-once serving: one Kafka transaction per batch. Its answers, dead letters, observations,
 retrain requests and consumer offsets are committed together: a reader of committed records sees
-all of them once, or none. A transaction that cannot commit is aborted and its batch read again; a
-fenced producer (a newer instance took over the transactional id) stops the service."""
+all of them once, or none. A transaction that cannot commit is aborted and its batch read again;
+one whose commit did not answer is read again from the group's committed offsets (which say whether
+it landed); a fenced producer (a newer instance took over the transactional id) stops the service."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import time
 from predict.batch import retrain_ends_in_transaction
 from predict.loop import RETRY_BACKOFF_S, Serving, ServingLoop
 from utils import metrics
-from utils.kafka.interface import FatalKafkaError, KafkaError, Record, TransactionAborted, TransactionalProducer
+from utils.kafka.interface import (
+    FatalKafkaError,
+    KafkaError,
+    Record,
+    TransactionAborted,
+    TransactionalProducer,
+    TransactionInDoubt,
+)
 from utils.kafka.offsets import commit_offsets, replay_offsets
 from utils.messages.events import PredictorEvent
 
@@ -22,6 +30,8 @@ log = logging.getLogger(__name__)
 # that a failover costs a wait rather than an abort, whose purge of in-flight records librdkafka
 # can answer with a fatal OUT_OF_ORDER_SEQUENCE_NUMBER. Within the transaction timeout (120 s).
 ACKNOWLEDGEMENT_WAIT_S = 30.0
+# Failures after which the transaction has ended already: nothing to abort.
+ENDED = (TransactionAborted, TransactionInDoubt)
 
 
 class ExactlyOnceLoop(ServingLoop):
@@ -40,12 +50,15 @@ class ExactlyOnceLoop(ServingLoop):
                 raise
             log.warning("transaction not committed, reading its batch again records=%s error=%r", len(records), error)
             metrics.TRANSACTIONS.labels(outcome="aborted").inc()
-            if not isinstance(error, TransactionAborted):
+            if not isinstance(error, ENDED):
                 try:
                     self.transactional.abort_transaction()
                 except KafkaError as abort_error:
                     log.debug("abort after a failure error=%r", abort_error)
-            self.rewind(replay_offsets(records))
+            if isinstance(error, TransactionInDoubt):
+                self.rewind_to_committed(replay_offsets(records))  # not repeated if it did land
+            else:
+                self.rewind(replay_offsets(records))
             self.stop.wait(RETRY_BACKOFF_S)
 
     def handle_batch(self, records: list[Record]) -> None:
@@ -80,7 +93,7 @@ class ExactlyOnceLoop(ServingLoop):
                 if isinstance(error, FatalKafkaError) or self.stop.is_set():
                     raise
                 log.warning("message not committed, sending it again event=%s error=%r", event.EVENT, error)
-                if not isinstance(error, TransactionAborted):
+                if not isinstance(error, ENDED):  # in doubt: sent again, a repeat at worst
                     try:
                         self.transactional.abort_transaction()
                     except KafkaError as abort_error:

@@ -85,6 +85,7 @@ class ServingLoop:
         self._next_events_poll = 0.0
         self._next_lag_check = 0.0
         self._unreplayed: dict[Partition, int] = {}  # offsets to read again from, not sought yet
+        self._from_committed: dict[Partition, int] = {}  # read again from the group's commit (else this)
         # The end of the observations log as far as this predictor knows it (-1: not known yet).
         self.observations_end = -1
         # The newest version trained, served or not (the trainer drops requests made before a newer one).
@@ -267,15 +268,27 @@ class ServingLoop:
             self._unreplayed[partition] = min(offset, self._unreplayed.get(partition, offset))
         self._replay()
 
+    def rewind_to_committed(self, replay: dict[Partition, int]) -> None:
+        """Read these partitions again from the group's committed offsets (from `replay` where it
+        has none): after a transaction in doubt, whose commit says whether its batch landed."""
+        self._from_committed.update(replay)
+        self._replay()
+
     def _replay(self) -> None:
         assigned = self.consumer.assignment()
+        for partition, fallback in list(self._from_committed.items()):
+            if partition in assigned:
+                committed = self.consumer.committed(partition)
+                offset = fallback if committed is None else committed
+                self._unreplayed[partition] = min(offset, self._unreplayed.get(partition, offset))
+            del self._from_committed[partition]
         for partition, offset in list(self._unreplayed.items()):
             if partition in assigned:  # one a rebalance took: its next owner starts from its commit
                 self.consumer.seek(partition, offset)
             del self._unreplayed[partition]
 
     def poll(self, timeout_s: float) -> list[Record]:
-        if self._unreplayed:
+        if self._unreplayed or self._from_committed:
             self._replay()
         started = time.perf_counter()
         records = self.consumer.poll(timeout_s)

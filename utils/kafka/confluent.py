@@ -8,6 +8,8 @@ client-wide errors reported to a callback instead of raised.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -48,6 +50,7 @@ from utils.kafka.interface import (
     RevokeCallback,
     TopicSpec,
     TransactionAborted,
+    TransactionInDoubt,
     UnknownTopic,
 )
 from utils.kafka.reading import wait_until_known
@@ -124,6 +127,66 @@ def _poll(producer: ck.Producer, timeout_s: float) -> None:
         if isinstance(exc.__cause__, ck.KafkaException):
             raise translate(exc.__cause__.args[0]) from exc
         raise
+
+
+# librdkafka's requests to a group coordinator (send_offsets_to_transaction's) can outlive the
+# timeout they are given, silently and for minutes (confluentinc/librdkafka#5456; #5511: a
+# coordinator gone from the metadata stays cached, seen here when a node of three is killed under
+# load). Such a call runs on a helper thread (~0.1 ms a call), and is given up this long after its
+# own timeout. The transaction coordinator's calls (commit, abort) keep to their timeouts.
+OUTLIVED_AFTER_S = 10.0
+
+
+class _Outlived(KafkaTimeout):
+    """A librdkafka call that had not returned OUTLIVED_AFTER_S after its own timeout."""
+
+
+_Call = tuple[Callable[[], object], threading.Event, list[BaseException]]  # a call, its end, what it raised
+
+
+class _CallThread:
+    """Runs a producer's blocking calls on a thread of its own, so that the caller can give up one
+    that outlives its timeout. A call given up keeps its thread, and the producer it was called on
+    (referenced by the call), until librdkafka returns, if ever; its caller replaces the producer."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[_Call | None]
+        self._thread: threading.Thread | None = None
+
+    def run(self, call: Callable[[], object], timeout_s: float) -> None:
+        """call(), which is given `timeout_s`; raises what it raises, or _Outlived."""
+        if self._thread is None:
+            self._calls = queue.SimpleQueue()
+            self._thread = threading.Thread(
+                target=_serve_calls, args=(self._calls,), name="librdkafka-calls", daemon=True
+            )
+            self._thread.start()
+        done, raised = threading.Event(), list[BaseException]()
+        self._calls.put((call, done, raised))
+        waited_s = timeout_s + OUTLIVED_AFTER_S
+        if not done.wait(waited_s):
+            self._calls.put(None)  # the stuck thread ends once librdkafka lets it go
+            self._thread = None
+            raise _Outlived(f"no answer {waited_s:.0f}s into a call given {timeout_s:.0f}s")
+        if raised:
+            raise raised[0]
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._calls.put(None)
+            self._thread = None
+
+
+def _serve_calls(
+    calls: queue.SimpleQueue[_Call | None],
+) -> None:
+    while (item := calls.get()) is not None:
+        call, done, raised = item
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller's thread, which raises it)
+            raised.append(exc)
+        done.set()
 
 
 def client_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
@@ -292,6 +355,7 @@ class ConfluentTransactionalProducer(ConfluentProducer):
         if options.transactional_id is None:
             raise InvalidUsage("a transactional producer needs a transactional_id")
         super().__init__(settings, options)
+        self._calls = _CallThread()
         self._initialised = False
         self._open = False  # a transaction begun and not yet committed or aborted
         self._initialise()
@@ -354,23 +418,32 @@ class ConfluentTransactionalProducer(ConfluentProducer):
 
     def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
         targets = [ck.TopicPartition(p.topic, p.partition, offset) for p, offset in offsets.items()]
+        committing = False
         try:
             if targets:
                 metadata = consumer.group_metadata()
-                self._transactional(lambda: self._producer.send_offsets_to_transaction(targets, metadata, timeout_s))
+                self._transactional(
+                    lambda: self._calls.run(
+                        lambda: self._producer.send_offsets_to_transaction(targets, metadata, timeout_s), timeout_s
+                    )
+                )
+            committing = True
             self._transactional(lambda: self._producer.commit_transaction(timeout_s))
             self._open = False
-        except (ProducerFenced, TransactionAborted):
+        except ProducerFenced:
             raise
         except KafkaError as error:
             if isinstance(error, KafkaTimeout):
                 # A call that timed out may be waiting on a coordinator librdkafka no longer asks
-                # again (a broker gone from the metadata stays cached as the group coordinator:
-                # confluentinc/librdkafka#5511, since 2.9): the same producer would time out again
-                # at every batch. A new one starts afresh and aborts this transaction.
+                # again (see OUTLIVED_AFTER_S): the same producer would time out again at every
+                # batch. A new one starts afresh, and finishes this transaction on the coordinator.
                 self._start_again(f"not committed ({error})")
-            else:
+            elif not isinstance(error, TransactionAborted):
                 self.abort_transaction(timeout_s)
+            if committing:  # the commit may have reached the coordinator before it failed
+                raise TransactionInDoubt(f"transaction ended, committed or aborted: {error}") from error
+            if isinstance(error, TransactionAborted):
+                raise
             raise TransactionAborted(f"transaction aborted: {error}") from error
 
     def abort_transaction(self, timeout_s: float = 30.0) -> None:
@@ -384,6 +457,10 @@ class ConfluentTransactionalProducer(ConfluentProducer):
             raise  # TransactionAborted: librdkafka gave the producer up, and a new one took over
         except KafkaError as error:
             self._start_again(f"abort failed ({error})")
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        super().close(timeout_s)
+        self._calls.close()
 
 
 class ConfluentConsumer:

@@ -99,6 +99,12 @@ class TransactionAborted(KafkaError):
     what it sent, and the consumed offsets it carried stay uncommitted (read them again)."""
 
 
+class TransactionInDoubt(KafkaError):
+    """The commit did not answer in time, and a new producer with the same transactional id took
+    over: its start finished the transaction on the coordinator, committed or aborted, unknown
+    which. Read again from the consumer group's committed offsets, which say which."""
+
+
 class ProducerFenced(FatalKafkaError):
     """A newer producer with the same transactional id took over: this one is a zombie and must stop."""
 
@@ -209,7 +215,8 @@ class TransactionalProducer(Producer, Protocol):
     def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
         """Commit the records sent since `begin_transaction` together with `offsets` (next offsets of
         `consumer`'s group). `TransactionAborted` if it could not (it is aborted then: nothing of it
-        is visible); `ProducerFenced` if a newer instance took over."""
+        is visible); `TransactionInDoubt` if the commit did not answer in time (the group's
+        committed offsets say whether it landed); `ProducerFenced` if a newer instance took over."""
         ...
 
     def abort_transaction(self, timeout_s: float = 30.0) -> None:

@@ -47,6 +47,7 @@ from utils.kafka.interface import (
     RevokeCallback,
     TopicSpec,
     TransactionAborted,
+    TransactionInDoubt,
     UnknownTopic,
 )
 from utils.kafka.reading import wait_until_known
@@ -303,6 +304,7 @@ class KafkaPythonTransactionalProducer(KafkaPythonProducer):
         _call(self._client_id, self._producer.begin_transaction)
 
     def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
+        committing = False
         try:
             if offsets:
                 group = consumer.group_metadata()
@@ -311,6 +313,7 @@ class KafkaPythonTransactionalProducer(KafkaPythonProducer):
                     timeout_s,
                     "offsets sent to the transaction",
                 )
+            committing = True
             self._wait(lambda manager: manager.begin_commit(), timeout_s, "commit")
         except ProducerFenced:
             raise
@@ -318,10 +321,12 @@ class KafkaPythonTransactionalProducer(KafkaPythonProducer):
             if isinstance(error, KafkaTimeout):
                 # As on librdkafka: a call that timed out may be waiting on a coordinator that is
                 # gone, and the same producer would wait again at every batch (seen under failover:
-                # 30 s lost per batch); a new one asks afresh, and its start aborts this transaction.
+                # 30 s lost per batch); a new one asks afresh, and its start finishes this transaction.
                 self._replace(f"not committed ({error})")
             else:
                 self.abort_transaction(timeout_s)
+            if committing:  # the commit may have reached the coordinator before it failed
+                raise TransactionInDoubt(f"transaction ended, committed or aborted: {error}") from error
             raise TransactionAborted(f"transaction aborted: {error}") from error
 
     def abort_transaction(self, timeout_s: float = 30.0) -> None:

@@ -1,5 +1,7 @@
 """A batch read again after a failure: a seek that fails (the cluster failing over) is tried again
-before anything else is read, so that reading on cannot skip what the batch did not make durable."""
+before anything else is read, so that reading on cannot skip what the batch did not make durable;
+after a transaction in doubt, from the group's committed offsets, so that a batch whose commit did
+land is not answered twice."""
 
 from __future__ import annotations
 
@@ -12,9 +14,17 @@ P0, P1, GONE = Partition("requests", 0), Partition("requests", 1), Partition("re
 
 
 class _Consumer:
-    def __init__(self, failing_seeks: int) -> None:
+    def __init__(self, failing_seeks: int, committed: dict[Partition, int] | None = None) -> None:
         self.failing_seeks = failing_seeks
+        self.commits = committed or {}
+        self.failing_lookups = 0
         self.calls: list[tuple] = []
+
+    def committed(self, partition: Partition) -> int | None:
+        if self.failing_lookups:
+            self.failing_lookups -= 1
+            raise KafkaTimeout("coordinator moving")
+        return self.commits.get(partition)
 
     def assignment(self) -> set[Partition]:
         return {P0, P1}
@@ -34,7 +44,19 @@ def _loop(consumer: _Consumer) -> ServingLoop:
     loop = object.__new__(ServingLoop)  # only the consumer side of the loop is exercised
     loop.consumer = consumer  # type: ignore[assignment]
     loop._unreplayed = {}
+    loop._from_committed = {}
     return loop
+
+
+def _sought_before_a_read(loop: ServingLoop, consumer: _Consumer, failures: int) -> dict[Partition, int]:
+    """Polls until one reads (after `failures` failed attempts); the offsets sought before it."""
+    for _ in range(failures + 1):
+        try:
+            loop.poll(0)
+        except KafkaTimeout:
+            assert ("poll",) not in consumer.calls, "nothing is read before the rewind is done"
+    assert consumer.calls[-1] == ("poll",)
+    return {call[1]: call[2] for call in consumer.calls if call[0] == "seek"}
 
 
 @pytest.mark.parametrize(
@@ -55,11 +77,23 @@ def test_a_failed_rewind_is_sought_before_the_next_read(failing_seeks, rewinds, 
             loop.rewind(replay)
         except KafkaTimeout:
             pass
-    for _ in range(failing_seeks + 1):
-        try:
-            loop.poll(0)
-        except KafkaTimeout:
-            assert ("poll",) not in consumer.calls, "nothing is read before the rewind is done"
-    seeks = {call[1]: call[2] for call in consumer.calls if call[0] == "seek"}
-    assert seeks == sought
-    assert consumer.calls[-1] == ("poll",)
+    assert _sought_before_a_read(loop, consumer, failing_seeks) == sought
+
+
+@pytest.mark.parametrize(
+    "committed, failing_lookups, sought",
+    [
+        ({P0: 15, P1: 4}, 0, {P0: 15, P1: 4}),  # P0's batch (10-14) did commit: not read again
+        ({P0: 10}, 0, {P0: 10, P1: 4}),  # P1 never committed by the group: from the batch's start
+        ({P0: 15, P1: 4}, 2, {P0: 15, P1: 4}),  # the look-up fails twice: asked again before a read
+    ],
+)
+def test_a_transaction_in_doubt_is_read_again_from_the_groups_commit(committed, failing_lookups, sought):
+    consumer = _Consumer(0, committed)
+    consumer.failing_lookups = failing_lookups
+    loop = _loop(consumer)
+    try:
+        loop.rewind_to_committed({P0: 10, P1: 4, GONE: 7})
+    except KafkaTimeout:
+        pass
+    assert _sought_before_a_read(loop, consumer, failing_lookups) == sought
