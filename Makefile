@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 help:
 	@echo "make demo        set up everything and run the whole pipeline (about 5 minutes)"
 	@echo "make test        install, start Kafka, run unit + integration tests, stop Kafka"
-	@echo "make test-cluster  every failover case on a three-node cluster, the known_stall one too"
+	@echo "make test-cluster  the failover cases alone (a three-node cluster under load; make test runs them too)"
 	@echo "make test-unit   fast tests, no services"
 	@echo "make kafka-up    start the local Kafka broker (make kafka-down stops it)"
 	@echo "make registry-up start the local schema registry, Apicurio (make registry-down stops it)"

@@ -270,7 +270,9 @@ class ServingLoop:
 
     def rewind_to_committed(self, replay: dict[Partition, int]) -> None:
         """Read these partitions again from the group's committed offsets (from `replay` where it
-        has none): after a transaction in doubt, whose commit says whether its batch landed."""
+        has none): after a transaction in doubt, whose commit says whether its batch landed. The
+        exactly-once consumer reads committed records only, and so asks for stable offsets: one
+        that a transaction still ending would change is waited for (KIP-447)."""
         self._from_committed.update(replay)
         self._replay()
 

@@ -39,8 +39,6 @@ make --no-print-directory lint
 # the Spark and tracking servers together starve two cores. Their output follows the main run's.
 SLOW_GROUP=(tests/integration/test_tracking_server.py tests/integration/test_spark.py)
 FAILOVER_GROUP=(tests/integration/test_cluster_failover.py)
-# Without the failover case of an open defect (issue 24: `make test-cluster` runs it too).
-FAILOVER_SELECTION=(-m "not known_stall")
 mkdir -p logs
 run_beside() {
   local log="$1"
@@ -59,7 +57,7 @@ status_dir=$(mktemp -d /tmp/pipeline-tests-status-XXXXXX)
   run_beside "$slow_log" "${SLOW_GROUP[@]}" "$@" || status=$?
   echo "$status" >"$status_dir/slow"
   status=0
-  run_beside "$failover_log" "${FAILOVER_GROUP[@]}" "${FAILOVER_SELECTION[@]}" "$@" || status=$?
+  run_beside "$failover_log" "${FAILOVER_GROUP[@]}" "$@" || status=$?
   echo "$status" >"$status_dir/failover"
 ) &
 beside_pid=$!

@@ -152,16 +152,8 @@ def cluster_pipeline(tmp_path, initialized, cluster):
     world.stop_all()
 
 
-# confluent-kafka with exactly-once: its predictor stopped answering, silently, after some of the
-# failures in two of the last three clean-clone runs (issue 24 stays open until it is found): run
-# by `make test-cluster`, left out of `make test` (scripts/test.sh) meanwhile.
 VARIANTS = [
-    pytest.param(
-        client,
-        guarantee,
-        id=f"{client}-{guarantee}",
-        marks=[pytest.mark.known_stall] if (client, guarantee) == ("confluent", "exactly-once") else [],
-    )
+    pytest.param(client, guarantee, id=f"{client}-{guarantee}")
     for client in CLIENTS
     for guarantee in ("exactly-once", "at-least-once")
 ]
