@@ -177,9 +177,7 @@ class _CallThread:
             self._thread = None
 
 
-def _serve_calls(
-    calls: queue.SimpleQueue[_Call | None],
-) -> None:
+def _serve_calls(calls: queue.SimpleQueue[_Call | None]) -> None:
     while (item := calls.get()) is not None:
         call, done, raised = item
         try:

@@ -100,9 +100,10 @@ class TransactionAborted(KafkaError):
 
 
 class TransactionInDoubt(KafkaError):
-    """The commit did not answer in time, and a new producer with the same transactional id took
-    over: its start finished the transaction on the coordinator, committed or aborted, unknown
-    which. Read again from the consumer group's committed offsets, which say which."""
+    """The commit failed or did not answer after it may have reached the coordinator. The
+    transaction has ended there (an abort, or the start of a new producer with the same
+    transactional id, finished it), committed or aborted, unknown which: read again from the
+    consumer group's committed offsets, which say which."""
 
 
 class ProducerFenced(FatalKafkaError):
@@ -215,8 +216,8 @@ class TransactionalProducer(Producer, Protocol):
     def commit_transaction(self, offsets: Mapping[Partition, int], consumer: Consumer, timeout_s: float = 30.0) -> None:
         """Commit the records sent since `begin_transaction` together with `offsets` (next offsets of
         `consumer`'s group). `TransactionAborted` if it could not (it is aborted then: nothing of it
-        is visible); `TransactionInDoubt` if the commit did not answer in time (the group's
-        committed offsets say whether it landed); `ProducerFenced` if a newer instance took over."""
+        is visible); `TransactionInDoubt` if the commit itself failed or did not answer (the
+        group's committed offsets say whether it landed); `ProducerFenced` if a newer instance took over."""
         ...
 
     def abort_transaction(self, timeout_s: float = 30.0) -> None:
