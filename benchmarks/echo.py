@@ -2,8 +2,9 @@
 with the predictor's client settings and commit discipline but no ML. Run by benchmarks/pipeline.py.
 
 Pipelined as the predictor is: it sends without waiting and, every COMMIT_INTERVAL_S, flushes and
-commits what it has read. With `--records-per-request 2` it also writes each record to the
-observations topic: the Kafka work of a labelled request (an answer and an observation)."""
+commits what it has read, without waiting for the commit's answer. With `--records-per-request 2`
+it also writes each record to the observations topic: the Kafka work of a labelled request (an
+answer and an observation)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def main() -> None:
             pending += records
             if pending and time.monotonic() >= next_commit:
                 producer.flush()
-                consumer.commit(commit_offsets(pending))
+                consumer.commit_async(commit_offsets(pending))
                 pending = []
                 next_commit = time.monotonic() + COMMIT_INTERVAL_S
     finally:

@@ -89,3 +89,25 @@ class InFlight:
 def offsets_to_commit(batches: list[SentBatch]) -> dict[Partition, int]:
     """The next offsets to commit after these completed batches (oldest first)."""
     return commit_offsets([record for batch in batches for record in batch.records])
+
+
+@dataclass(frozen=True)
+class CommitPlan:
+    """One commit: these offsets, waited for or not, and what is then sent but not confirmed."""
+
+    offsets: dict[Partition, int]
+    wait: bool
+    unconfirmed: dict[Partition, int]
+
+
+def plan_commit(
+    acknowledged: dict[Partition, int], unconfirmed: dict[Partition, int], assigned: set[Partition], stopping: bool
+) -> CommitPlan:
+    """The periodic commit goes without waiting; a stop waits, and sends again what earlier
+    asynchronous commits carried, so that one lost on the way does not replay answered records.
+    Partitions a rebalance took are the next owner's to commit."""
+    unconfirmed = {partition: offset for partition, offset in unconfirmed.items() if partition in assigned}
+    ours = {partition: offset for partition, offset in acknowledged.items() if partition in assigned}
+    if stopping:
+        return CommitPlan(unconfirmed | ours, wait=True, unconfirmed={})
+    return CommitPlan(ours, wait=False, unconfirmed=unconfirmed | ours)

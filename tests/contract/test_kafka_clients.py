@@ -122,6 +122,29 @@ def test_uncommitted_records_are_delivered_again_to_the_next_member(clients):
     assert len(got) == 30 and [r.offset for r in again] == list(range(10, 30))
 
 
+def test_an_asynchronous_commit_reaches_the_group_and_a_later_one_carries_higher_offsets(clients):
+    """The predictor's periodic commit: sent without waiting, learnt by later polls."""
+    topic = clients.topic(1)
+    produce(clients.producer(), topic, 30, "r")
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    first = clients.consumer(group)
+    first.subscribe(topic)
+    assert len(poll_until(first, 30)) == 30
+    partition = Partition(topic, 0)
+    for offset in (10, 20, 25):
+        first.commit_async({partition: offset})
+    deadline = time.monotonic() + 30
+    while first.committed(partition) != 25 and time.monotonic() < deadline:
+        first.poll(0.1)  # drives the client's commit callbacks
+    assert first.committed(partition) == 25
+    first.close()
+    second = clients.consumer(group)
+    second.subscribe(topic)
+    assert [r.offset for r in poll_until(second, 5)] == list(range(25, 30))
+    with pytest.raises(InvalidUsage):
+        clients.consumer().commit_async({partition: 1})  # no group
+
+
 def test_a_commit_made_when_partitions_are_revoked_is_where_the_next_member_starts(clients):
     """The pipelined predictor returns what it answered from on_revoke; the consumer commits it
     during the rebalance."""

@@ -461,6 +461,16 @@ class ConfluentTransactionalProducer(ConfluentProducer):
         self._calls.close()
 
 
+def _log_failed_commit(error: ck.KafkaError | None, partitions: list[ck.TopicPartition]) -> None:
+    """librdkafka calls this from a later poll with each commit's outcome (a synchronous one also
+    raises its failure; an asynchronous one has only this)."""
+    failed = [p for p in partitions if p.error is not None]
+    if error is not None or failed:
+        log.warning(
+            "offset commit failed partitions=%s error=%r", len(failed) or len(partitions), error or failed[0].error
+        )
+
+
 class ConfluentConsumer:
     def __init__(self, settings: KafkaSettings, options: ConsumerOptions) -> None:
         self._max_poll_records = options.max_poll_records
@@ -486,7 +496,7 @@ class ConfluentConsumer:
         fatal = FATAL_CODES - ({E.GROUP_AUTHORIZATION_FAILED} if options.group_id is None else set())
         self._errors = _ErrorWatch(fatal)
         with _translated():
-            self._consumer = ck.Consumer(config | {"error_cb": self._errors})
+            self._consumer = ck.Consumer(config | {"error_cb": self._errors, "on_commit": _log_failed_commit})
         # Next offset of each partition: librdkafka's position() knows neither seeks nor unread partitions.
         self._positions: dict[Partition, int] = {}
         self._manual: set[Partition] | None = None  # assign()ed partitions; None: subscribed
@@ -667,6 +677,15 @@ class ConfluentConsumer:
         for result in results or []:
             if result.error is not None:
                 raise CommitFailed(str(translate(result.error)))
+
+    def commit_async(self, offsets: Mapping[Partition, int]) -> None:
+        if self._group_id is None:
+            raise InvalidUsage("commit_async() needs a group id")
+        targets = [ck.TopicPartition(p.topic, p.partition, offset) for p, offset in offsets.items()]
+        if not targets:
+            return
+        with _translated():
+            self._consumer.commit(offsets=targets, asynchronous=True)  # its outcome: _log_failed_commit
 
     def group_metadata(self) -> object:
         return self._consumer.consumer_group_metadata()

@@ -278,6 +278,12 @@ class Consumer(Protocol):
         """Commit these next-offsets for the group; `CommitFailed` if the group moved on."""
         ...
 
+    def commit_async(self, offsets: Mapping[Partition, int]) -> None:
+        """Send a commit of these next-offsets and return without waiting for the coordinator's answer;
+        a failure is logged when a later poll learns it. For periodic commits on the serving path,
+        where a later commit carries higher offsets; a stop or a rebalance commits with `commit`."""
+        ...
+
     def group_metadata(self) -> object:
         """What a TransactionalProducer of the same library needs to commit this consumer's offsets
         (the group, its generation and this member: a member that left cannot commit)."""

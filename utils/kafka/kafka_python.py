@@ -362,6 +362,12 @@ class KafkaPythonTransactionalProducer(KafkaPythonProducer):
         self._initialise()
 
 
+def _log_failed_commit(offsets: Mapping[TopicPartition, OffsetAndMetadata], outcome: object) -> None:
+    """kafka-python calls this from a later poll with the commit's response or its exception."""
+    if isinstance(outcome, Exception):
+        log.warning("asynchronous offset commit failed partitions=%s error=%r", len(offsets), outcome)
+
+
 def _offsets_and_metadata(offsets: Mapping[Partition, int]) -> dict[TopicPartition, OffsetAndMetadata]:
     return {_tp(p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()}
 
@@ -517,6 +523,14 @@ class KafkaPythonConsumer:
             return
         with _translated(self._client_id):
             self._consumer.commit(_offsets_and_metadata(offsets))
+
+    def commit_async(self, offsets: Mapping[Partition, int]) -> None:
+        if self._group_id is None:
+            raise InvalidUsage("commit_async() needs a group id")
+        if not offsets:
+            return
+        with _translated(self._client_id):
+            self._consumer.commit_async(_offsets_and_metadata(offsets), callback=_log_failed_commit)
 
     def group_metadata(self) -> object:
         return self._consumer.group_metadata()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from predict.in_flight import InFlight, SentBatch, offsets_to_commit
+from predict.in_flight import CommitPlan, InFlight, SentBatch, offsets_to_commit, plan_commit
 from utils.kafka.interface import Acknowledgement, DeliveryFailed, Partition, Record
 
 
@@ -97,3 +97,24 @@ def test_replay_rewinds_to_the_first_record_still_in_flight_and_forgets_everythi
     in_flight.add(batch(records(0, 12) + records(1, 4)))
     assert in_flight.replay_offsets() == {Partition("app", 0): 10, Partition("app", 1): 3}
     assert (len(in_flight), in_flight.records, in_flight.bytes, in_flight.oldest()) == (0, 0, 0, None)
+
+
+A, B, C = Partition("app", 0), Partition("app", 1), Partition("app", 2)
+
+
+@pytest.mark.parametrize(
+    "acknowledged, unconfirmed, assigned, stopping, plan",
+    [
+        # Periodic: only the new offsets, without waiting; they join the unconfirmed ones.
+        ({A: 5}, {}, {A, B}, False, CommitPlan({A: 5}, wait=False, unconfirmed={A: 5})),
+        ({A: 9}, {A: 5, B: 3}, {A, B}, False, CommitPlan({A: 9}, wait=False, unconfirmed={A: 9, B: 3})),
+        # A stop waits, and carries again what asynchronous commits sent (one may have been lost).
+        ({A: 9}, {A: 5, B: 3}, {A, B}, True, CommitPlan({A: 9, B: 3}, wait=True, unconfirmed={})),
+        ({}, {B: 3}, {A, B}, True, CommitPlan({B: 3}, wait=True, unconfirmed={})),
+        # A partition a rebalance took is the next owner's: neither committed nor remembered.
+        ({A: 9, C: 4}, {C: 2}, {A, B}, False, CommitPlan({A: 9}, wait=False, unconfirmed={A: 9})),
+        ({C: 4}, {C: 2}, {A}, True, CommitPlan({}, wait=True, unconfirmed={})),
+    ],
+)
+def test_periodic_commits_do_not_wait_and_a_stop_confirms_them(acknowledged, unconfirmed, assigned, stopping, plan):
+    assert plan_commit(acknowledged, unconfirmed, assigned, stopping) == plan
