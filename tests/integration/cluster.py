@@ -29,11 +29,14 @@ class Cluster:
             "KAFKA_CONTROLLER_PORT": str(base_port + 1),
             "KAFKA_SASL_PORT": "",
             "KAFKA_HEAP": "256m",
+            # A node killed under load recovers its logs before it serves: 20-50 s in a make test,
+            # over 90 s (the script's default) in a slower clean-clone run.
+            "KAFKA_START_TIMEOUT": "240",
         }
         self._admin_client: AdminClient | None = None
 
     def _script(self, *command: str) -> None:
-        run_server_script("kafka.sh", " ".join(command), self.env, timeout_s=180)
+        run_server_script("kafka.sh", " ".join(command), self.env, timeout_s=300)
 
     def start(self) -> None:
         """Start every node that is down and wait until each is up."""

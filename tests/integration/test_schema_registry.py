@@ -31,6 +31,9 @@ from utils.settings import Topics
 from utils.spec import Field, to_toml
 
 SPEC = default_spec()
+# The tests' own registry calls wait longer than a service's (2 s on its serving thread): a registry
+# JVM just started on a loaded machine can take seconds over its first writes.
+ADMIN_TIMEOUT_S = 30.0
 
 
 class LocalRegistry:
@@ -121,7 +124,7 @@ def test_requests_through_the_registry_are_answered_in_their_format(
     """confluent-kafka's serializers (app_client confluent) or our codec (kafka-python) write the
     requests; the answers come back in the same format, readable by the same library; plain JSON
     requests beside them are answered as before."""
-    ids = register_schemas(RegistryClient(registry_url), SPEC, schema_format, topics_of(pipeline))
+    ids = register_schemas(RegistryClient(registry_url, ADMIN_TIMEOUT_S), SPEC, schema_format, topics_of(pipeline))
     pipeline.script_env["predictor.py"] = {"SCHEMA_REGISTRY_URL": registry_url, "KAFKA_CLIENT": predictor_client}
     predictor = pipeline.start_predictor()
     pipeline.script_env["sample_app.py"] = {"SCHEMA_REGISTRY_URL": registry_url, "KAFKA_CLIENT": app_client}
@@ -143,7 +146,7 @@ def test_requests_through_the_registry_are_answered_in_their_format(
 def test_records_the_registry_cannot_vouch_for_get_an_error_answer_or_a_dead_letter(
     pipeline, registry_url, schema_format
 ):
-    registry = RegistryClient(registry_url)
+    registry = RegistryClient(registry_url, ADMIN_TIMEOUT_S)
     ids = register_schemas(registry, SPEC, schema_format, topics_of(pipeline))
     # Another topic's own schema (the same text would get the same id, registered under both subjects).
     another = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "title": "another form"}
@@ -210,7 +213,7 @@ def test_versions_record_their_schemas_and_an_incompatible_spec_is_never_trained
     assert initialized.returncode == 0, initialized.stderr[-3000:]
     store = ModelStore(tmp_path / "models")
     first = store.metadata(1).schemas
-    registry = RegistryClient(registry_url)
+    registry = RegistryClient(registry_url, ADMIN_TIMEOUT_S)
     assert first is not None and first.format == "avro"
     assert first.request_subject == f"{prefix}app_messages-value"
     assert registry.latest(first.request_subject).schema_id == first.request_id
@@ -259,7 +262,7 @@ def test_known_schemas_keep_serving_while_the_registry_is_down(pipeline, tmp_pat
     registry = LocalRegistry(tmp_path / "registry", free_port())
     registry.run("start")
     try:
-        client = RegistryClient(registry.url)
+        client = RegistryClient(registry.url, ADMIN_TIMEOUT_S)
         ids = register_schemas(client, SPEC, "json", topics_of(pipeline))
         pipeline.script_env["predictor.py"] = {"SCHEMA_REGISTRY_URL": registry.url}
         predictor = pipeline.start_predictor()
