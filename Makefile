@@ -65,7 +65,7 @@ test: venv venv-spark
 
 test-cluster: venv
 	bash scripts/kafka.sh start
-	$(PY) -m pytest tests/integration/test_cluster_failover.py; status=$$?; bash scripts/kafka.sh stop; exit $$status
+	FAILOVER_EVERY_CASE=1 $(PY) -m pytest tests/integration/test_cluster_failover.py; status=$$?; bash scripts/kafka.sh stop; exit $$status
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q

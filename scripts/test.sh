@@ -62,9 +62,9 @@ status_dir=$(mktemp -d /tmp/pipeline-tests-status-XXXXXX)
 ) &
 beside_pid=$!
 
-main_status=0
-.venv/bin/python -m pytest tests "${SLOW_GROUP[@]/#/--ignore=}" "${FAILOVER_GROUP[@]/#/--ignore=}" --durations=40 "$@" \
-  || main_status=$?
+main_status=0 main_log=logs/test-main.log
+.venv/bin/python -m pytest tests "${SLOW_GROUP[@]/#/--ignore=}" "${FAILOVER_GROUP[@]/#/--ignore=}" --durations=40 "$@" 2>&1 \
+  | tee "$main_log" || main_status=$?
 
 wait "$beside_pid" || true
 slow_status=$(cat "$status_dir/slow" 2>/dev/null || echo "not run")
@@ -75,6 +75,9 @@ tail -n 40 "$slow_log"
 echo "=== ${FAILOVER_GROUP[*]} (run beside the rest; full log: $failover_log) ==="
 tail -n 40 "$failover_log"
 if [[ $main_status != 0 || $slow_status != 0 || $failover_status != 0 ]]; then
+  # Each failing test's first line last, where the tail of a CI log shows it.
+  echo "=== failed tests ==="
+  grep -h -E "^(FAILED|ERROR) " "$main_log" "$slow_log" "$failover_log" 2>/dev/null | cut -c1-500 || true
   echo "FAILED: main run exit $main_status, slow group exit $slow_status, failover group exit $failover_status" >&2
   exit 1
 fi
