@@ -33,7 +33,7 @@ from utils.kafka.interface import Consumer, ConsumerOptions, KafkaError, Produce
 from utils.kafka.reading import assign_from_end
 from utils.kafka.topics import wait_for_broker
 from utils.messages.codec import MessageError
-from utils.metrics import serve_metrics
+from utils.metrics import serve_metrics, time_gc_pauses
 from utils.mlflow_outage import call_when_up
 from utils.model_store import ModelStore, ModelStoreError
 from utils.schema_registry.client import RegistryClient
@@ -50,6 +50,7 @@ def run(settings: PredictorSettings, stop: threading.Event) -> int:
     """Serve until stopped; 2 if there is no model that can serve."""
     common, topics = settings.common, settings.common.topics
     serve_metrics(settings.metrics_port)  # first: the waits below show on it
+    time_gc_pauses()
     store = ModelStore(common.model_store)
     # With --model-source mlflow the store is only a local cache of registry downloads.
     source = (

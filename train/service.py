@@ -39,7 +39,7 @@ from utils.kafka.interface import (
 )
 from utils.kafka.offsets import commit_offsets
 from utils.kafka.topics import wait_for_broker
-from utils.metrics import serve_metrics
+from utils.metrics import serve_metrics, time_gc_pauses
 from utils.mlflow_outage import TrackingUnavailable, call_when_up, is_outage, wait_for_tracking
 from utils.model_store import ModelStore
 from utils.settings import TrainerSettings
@@ -60,6 +60,7 @@ def run(settings: TrainerSettings, stop: threading.Event) -> int:
         return 2
     common, topics = settings.common, settings.common.topics
     serve_metrics(settings.metrics_port)  # first: the waits below show on it
+    time_gc_pauses()
     wait_for_broker(common.kafka, topics, stop, (topics.retrain, topics.observations, topics.model_events))
     instance = f"trainer-{socket.gethostname()}-{os.getpid()}"
     registry = Registry(common.tracking_uri, settings.registered_model)

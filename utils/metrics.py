@@ -5,7 +5,9 @@ every metric it queries is exported here."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import time
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -18,6 +20,12 @@ SCHEMA_REGISTRY_REACHABLE = Gauge(
     "pipeline_schema_registry_reachable", "0 while the schema registry does not answer this service, else 1"
 )
 MLFLOW_REACHABLE = Gauge("pipeline_mlflow_reachable", "0 while MLflow does not answer this service, else 1")
+GC_PAUSE_SECONDS = Histogram(
+    "pipeline_gc_pause_seconds",
+    "Pauses of Python's cyclic garbage collector, by generation (every thread of the process waits)",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1),
+)
 
 # Predictor
 REQUESTS = Counter("pipeline_requests", "Records read from app_messages")
@@ -111,6 +119,28 @@ ROLLOUT_PAIRS_TO_DECISION = Gauge(
 )
 ROLLOUT_DECISIONS = Counter("pipeline_rollout_decisions", "Rollouts ended, by outcome", ["decision"])
 FEATURE_DRIFT = Gauge("pipeline_feature_drift_psi", "PSI of new observations vs the original data", ["feature"])
+
+
+class GcPauseTimer:
+    """A `gc.callbacks` entry that observes each collection's pause in GC_PAUSE_SECONDS: a full
+    collection over a large heap stops serving for as long as it walks."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self._by_generation = [GC_PAUSE_SECONDS.labels(generation=str(generation)) for generation in range(3)]
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started:
+            self._by_generation[min(int(info["generation"]), 2)].observe(time.perf_counter() - self._started)
+            self._started = 0.0
+
+
+def time_gc_pauses() -> None:
+    """Time every collection of this process from now on (once, however often called)."""
+    if not any(isinstance(callback, GcPauseTimer) for callback in gc.callbacks):
+        gc.callbacks.append(GcPauseTimer())
 
 
 def serve_metrics(port: int) -> None:

@@ -54,3 +54,24 @@ def test_the_dashboard_shows_triggers_by_reason_and_the_running_judgement_of_a_r
 def test_prometheus_config_scrapes_both_services():
     config = (DASHBOARD.parent / "prometheus.yml").read_text()
     assert "127.0.0.1:8000" in config and "127.0.0.1:8001" in config
+
+
+def collections_of(generation: int) -> float:
+    return REGISTRY.get_sample_value("pipeline_gc_pause_seconds_count", {"generation": str(generation)}) or 0.0
+
+
+def test_each_collection_of_the_garbage_collector_is_timed_once_by_generation():
+    import gc
+
+    from utils.metrics import GcPauseTimer, time_gc_pauses
+
+    time_gc_pauses()
+    time_gc_pauses()
+    assert sum(isinstance(callback, GcPauseTimer) for callback in gc.callbacks) == 1
+    before = [collections_of(generation) for generation in range(3)]
+    gc.collect(0)
+    gc.collect(2)
+    gc.collect(2)
+    after = [collections_of(generation) for generation in range(3)]
+    assert after[2] - before[2] == 2
+    assert after[0] - before[0] >= 1  # and any the test's own allocations caused
