@@ -353,12 +353,18 @@ def stage_seconds(process) -> dict[str, float] | None:
     return {stage: float(value) for stage, value in found}
 
 
-def batch_seconds_buckets(process) -> dict[float, float] | None:
-    """The predictor's cumulative histogram of seconds per micro-batch (upper bound -> batches)."""
+def histogram_buckets(process, name: str, labels: str = "") -> dict[float, float] | None:
+    """One of the predictor's cumulative histograms (upper bound in seconds -> count); `labels` as
+    the page writes them before `le`, e.g. 'generation="2",'."""
     if (text := metrics_text(process)) is None:
         return None
-    found = re.findall(r'^pipeline_batch_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.MULTILINE)
+    found = re.findall(rf'^{name}_bucket\{{{re.escape(labels)}le="([^"]+)"\}} (\S+)$', text, re.MULTILINE)
     return {float(bound): float(count) for bound, count in found}
+
+
+def batch_seconds_buckets(process) -> dict[float, float] | None:
+    """The predictor's cumulative histogram of seconds per micro-batch (upper bound -> batches)."""
+    return histogram_buckets(process, "pipeline_batch_seconds")
 
 
 def stage_breakdown(before: dict[str, float], after: dict[str, float], result: LoadResult) -> dict:
