@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from predict.live_quality import LiveQuality
@@ -93,6 +94,10 @@ class ServingReporter:
                 tags={"trigger": "serving", "store_version": str(version), "instance": self.instance},
             )
             self._runs[version] = run.info.run_id
-        step = int(snapshot["served"])
-        for name, value in snapshot.items():
-            self._client.log_metric(self._runs[version], f"live_{name}", value, step=step)
+        from mlflow.entities import Metric
+
+        # One call, so one transaction in the store: five log_metric calls took 23-30 ms of this
+        # background thread's CPU against 7-9 ms, time the serving thread waits for the GIL.
+        step, now_ms = int(snapshot["served"]), int(time.time() * 1000)
+        figures = [Metric(f"live_{name}", value, now_ms, step) for name, value in snapshot.items()]
+        self._client.log_batch(self._runs[version], metrics=figures)

@@ -36,6 +36,9 @@ def test_each_version_gets_one_serving_run_whose_metrics_grow_with_the_requests(
     [run] = client.search_runs([experiment.experiment_id])
     assert run.data.tags["store_version"] == "3" and run.data.tags["trigger"] == "serving"
     assert run.info.status == "FINISHED"
+    assert set(run.data.metrics) == {
+        f"live_{name}" for name in ("served", "labelled", "positive_rate", "accuracy", "log_loss", "auc")
+    }
     served = client.get_metric_history(run.info.run_id, "live_served")
     assert [(m.step, m.value) for m in served] == [(2, 2.0), (3, 3.0)]
 
