@@ -111,30 +111,28 @@ def run_failures(
         if abandon.wait(seconds):
             raise InterruptedError("the test ended before its failure cases")
 
+    def one_case(name: str, node: int, fail: Callable[[int], None]) -> None:
+        case = Case(name, node, time.perf_counter())
+        cases.append(case)
+        fail(node)
+        cluster.wait_until_replicated(names)
+        case.recovered_s = time.perf_counter() - case.started
+        pause(SETTLE_S)
+        case.ended = time.perf_counter()
+
+    def kill_and_start(node: int) -> None:
+        cluster.kill(node)
+        pause(DOWN_S)
+        cluster.start()
+
     try:
         pause(SETTLE_S * 2)  # answers flowing before the first failure
         for kind in kinds:
-            if kind != ROLLING_RESTART:
-                node = TARGETS[kind](cluster, topics)
-                case = Case(kind, node, time.perf_counter())
-                cases.append(case)
-                cluster.kill(node)
-                pause(DOWN_S)
-                cluster.start()
-                cluster.wait_until_replicated(names)
-                case.recovered_s = time.perf_counter() - case.started
-                pause(SETTLE_S)
-                case.ended = time.perf_counter()
-                continue
-            for node in range(1, NODES + 1):
-                pause(0)
-                case = Case(f"rolling_restart_node_{node}", node, time.perf_counter())
-                cases.append(case)
-                cluster.restart(node)
-                cluster.wait_until_replicated(names)
-                case.recovered_s = time.perf_counter() - case.started
-                pause(SETTLE_S)
-                case.ended = time.perf_counter()
+            if kind == ROLLING_RESTART:
+                for node in range(1, NODES + 1):
+                    one_case(f"rolling_restart_node_{node}", node, cluster.restart)
+            else:
+                one_case(kind, TARGETS[kind](cluster, topics), kill_and_start)
     except BaseException as error:
         errors.append(error)
         if abandon.is_set():
