@@ -16,9 +16,13 @@ from utils.kafka.clients import CLIENTS
 EXACTLY_ONCE = ("--retrain-every", "100000", "--processing-guarantee", "exactly-once")
 
 
-def freeze_mid_transaction(pipeline, process, attempts: int = 200) -> int:
+def freeze_mid_transaction(pipeline, process, attempts: int = 200, settle_s: float = 1.0) -> int:
     """Stop (SIGSTOP) the predictor at a moment when one of its transactions is open with answers
-    already on the broker; returns how many. A kill -9 then leaves that transaction to be aborted."""
+    already on the broker; returns how many. A kill -9 then leaves that transaction to be aborted.
+
+    Open means still open `settle_s` after the stop: a transaction whose commit the predictor sent
+    just before it stopped looks open until the coordinator writes its markers (a slow machine
+    showed it), and then commits; such a moment is not taken."""
     readers = {
         isolation: KafkaConsumer(bootstrap_servers=pipeline.bootstrap, isolation_level=isolation)
         for isolation in ("read_uncommitted", "read_committed")
@@ -32,7 +36,9 @@ def freeze_mid_transaction(pipeline, process, attempts: int = 200) -> int:
             stable = readers["read_committed"].end_offsets(partitions)  # before the first open transaction
             open_answers = sum(written[p] - stable[p] for p in partitions)
             if open_answers > 0:
-                return open_answers
+                time.sleep(settle_s)
+                if readers["read_committed"].end_offsets(partitions) == stable:
+                    return open_answers
             os.kill(process.pid, signal.SIGCONT)
             time.sleep(random.uniform(0.005, 0.05))
     finally:
