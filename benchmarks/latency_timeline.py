@@ -31,12 +31,13 @@ from pathlib import Path
 
 import confluent_kafka
 import numpy as np
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks import pipeline
 from benchmarks.loadgen import build_payloads, run_load
 from utils.cli import settings_from
 from utils.data import frame_to_records, labels_of, load_dataset
+from utils.kafka.clients import create_admin
+from utils.kafka.interface import TopicSpec
 from utils.kafka.topics import ensure_topics
 from utils.scoring import load_scorer
 from utils.settings import KafkaSettings, Topics
@@ -120,10 +121,11 @@ def counts_over(before: dict[float, float], after: dict[float, float]) -> tuple[
 
 def create_with_append_time(kafka: KafkaSettings, topic: str, partitions: int) -> None:
     """The requests' topic, stamped by the broker on append (the services read it as any other)."""
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
-    config = {"message.timestamp.type": "LogAppendTime"}
-    for future in admin.create_topics([NewTopic(topic, partitions, 1, config=config)]).values():
-        future.result(30)
+    admin = create_admin(kafka)
+    try:
+        admin.create_topics([TopicSpec(topic, partitions, {"message.timestamp.type": "LogAppendTime"})])
+    finally:
+        admin.close()
 
 
 def read_timestamps(kafka: KafkaSettings, topic: str, id_prefix: str) -> dict[int, float]:
